@@ -1,0 +1,262 @@
+//! The stompbox broker core: STOMP sessions, destinations, subscriptions, acknowledgements,
+//! transactions, user and application destinations, heart-beats and session events.
+//!
+//! No sockets and no clock live here. A transport opens a [`Session`] with an [`Outbox`] it
+//! drains, feeds it received bytes with the time ([`Session::handle_data`]), asks it when to wake
+//! ([`Session::poll_timeout`]) and tells it how the connection ended ([`Session::close`]). The
+//! [`Broker`] is cheap to clone and shared by all sessions.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod app;
+mod auth;
+mod config;
+mod destination;
+mod error;
+mod event;
+mod outbox;
+mod router;
+mod session;
+mod stats;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::mpsc;
+
+pub use app::{AppHandler, AppReply, AppRequest, hello_handler};
+pub use auth::{AllowAll, Authenticator, ConnectRequest};
+pub use config::BrokerConfig;
+pub use destination::{Destination, Use};
+pub use error::BrokerError;
+pub use event::{
+    CloseStatus, ClosedBy, EventKind, EventStream, Listener, SessionEvent, Transport, log_event,
+};
+pub use outbox::{MemoryOutbox, Outbound, Outbox};
+pub use router::AckMode;
+pub use session::{Session, SessionOptions};
+pub use stats::{BrokerStats, CloseCount, SessionSummary};
+
+use router::State;
+
+/// The broker: shared routing state, handlers, listeners. Clones share everything.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: BrokerConfig,
+    state: Mutex<State>,
+    listeners: RwLock<Vec<Listener>>,
+    apps: RwLock<HashMap<String, Arc<dyn AppHandler>>>,
+    authenticator: RwLock<Arc<dyn Authenticator>>,
+    stats: stats::Counters,
+    next_id: AtomicU64,
+    id_seed: RandomState,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Broker::new(BrokerConfig::default())
+    }
+}
+
+impl Broker {
+    /// A broker with no listeners, no application handlers and the allow-all authenticator.
+    pub fn new(config: BrokerConfig) -> Broker {
+        Broker {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(State::default()),
+                listeners: RwLock::new(Vec::new()),
+                apps: RwLock::new(HashMap::new()),
+                authenticator: RwLock::new(Arc::new(AllowAll)),
+                stats: stats::Counters::default(),
+                next_id: AtomicU64::new(1),
+                id_seed: RandomState::new(),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.inner.config
+    }
+
+    /// Opens a session for a new connection. Every session must end with [`Session::close`]
+    /// (dropping it closes it as 1006).
+    pub fn open_session(
+        &self,
+        options: SessionOptions,
+        outbox: Arc<dyn Outbox>,
+        now: Instant,
+    ) -> Session {
+        let id: Arc<str> = match options.id {
+            Some(id) => Arc::from(id),
+            None => Arc::from(self.new_session_id()),
+        };
+        Session::new(
+            self.clone(),
+            id,
+            options.transport,
+            options.remote,
+            outbox,
+            now,
+        )
+    }
+
+    /// Registers a handler for SENDs to `/app{path}` (e.g. `path = "/hello"`), replacing any
+    /// handler registered for that path.
+    pub fn route(&self, path: impl Into<String>, handler: impl AppHandler) {
+        self.inner
+            .apps
+            .write()
+            .insert(path.into(), Arc::new(handler));
+    }
+
+    /// Replaces the authenticator.
+    pub fn set_authenticator(&self, authenticator: impl Authenticator) {
+        *self.inner.authenticator.write() = Arc::new(authenticator);
+    }
+
+    /// Adds a synchronous event listener (it must not block).
+    pub fn add_listener(&self, listener: impl Fn(&SessionEvent) + Send + Sync + 'static) {
+        self.inner.listeners.write().push(Arc::new(listener));
+    }
+
+    /// Session events from now on, as an async stream.
+    pub fn events(&self) -> EventStream {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.add_listener(move |event| {
+            let _ = tx.send(event.clone());
+        });
+        EventStream { rx }
+    }
+
+    /// Publishes a message from Rust code, as if a client had sent it (`/topic/…`, `/queue/…`,
+    /// `/user/{name}/…`; not `/app/…`).
+    pub fn publish(
+        &self,
+        destination: &str,
+        headers: Vec<stompbox_stomp::Header>,
+        body: impl Into<bytes::Bytes>,
+    ) -> Result<(), BrokerError> {
+        self.route_send(destination, headers, body.into(), None)
+    }
+
+    /// Asks every session to close with this status (e.g. 1001 at shutdown). Each transport then
+    /// sends its Close frame and ends its session.
+    pub fn close_all(&self, code: u16, reason: &str) {
+        let outboxes: Vec<_> = self
+            .inner
+            .state
+            .lock()
+            .sessions
+            .values()
+            .map(|s| s.outbox.clone())
+            .collect();
+        for outbox in outboxes {
+            outbox.push(Outbound::Close(CloseStatus::new(
+                code,
+                reason,
+                ClosedBy::Server,
+            )));
+        }
+    }
+
+    /// Counters and table sizes, for metrics and leak checks.
+    pub fn stats(&self) -> BrokerStats {
+        let state = self.inner.state.lock();
+        self.inner.stats.snapshot(&state)
+    }
+
+    /// The sessions that are open now.
+    pub fn sessions(&self) -> Vec<SessionSummary> {
+        self.inner.stats.sessions()
+    }
+
+    fn new_session_id(&self) -> String {
+        let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}", self.inner.id_seed.hash_one(n))
+    }
+
+    fn next_message_id(&self) -> Arc<str> {
+        let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        Arc::from(format!("m-{n}"))
+    }
+
+    fn emit(&self, event: SessionEvent) {
+        self.inner.stats.observe(&event);
+        let listeners = self.inner.listeners.read().clone();
+        for listener in listeners.iter() {
+            listener(&event);
+        }
+    }
+
+    /// Routes a SEND (not `/app/…`). `only` limits a fan-out to one session (app replies).
+    fn route_send(
+        &self,
+        destination: &str,
+        headers: Vec<stompbox_stomp::Header>,
+        body: bytes::Bytes,
+        only: Option<&str>,
+    ) -> Result<(), BrokerError> {
+        let parsed = Destination::parse(destination, Use::Send)?;
+        let (key, delivered_as) = match parsed {
+            Destination::Topic(d) => (d.to_string(), d.to_string()),
+            Destination::UserOf { user, rest } => {
+                (router::user_key(user, rest), format!("/user{rest}"))
+            }
+            Destination::Queue(d) => {
+                let message = Arc::new(router::StoredMessage {
+                    id: self.next_message_id(),
+                    destination: Arc::from(d),
+                    headers,
+                    body,
+                    redelivered: false,
+                });
+                self.inner.stats.published(1);
+                self.inner.state.lock().enqueue(d, message, false);
+                return Ok(());
+            }
+            Destination::App(path) => return Err(BrokerError::NoAppHandler(format!("/app{path}"))),
+            // `Use::Send` never yields the subscribe-only form; refuse it rather than panic.
+            Destination::UserSelf(_) => {
+                return Err(BrokerError::InvalidDestination {
+                    destination: error::clip(destination),
+                    why: "a user destination is /user/{name}/{destination}",
+                });
+            }
+        };
+        let message = Arc::new(router::StoredMessage {
+            id: self.next_message_id(),
+            destination: Arc::from(delivered_as),
+            headers,
+            body,
+            redelivered: false,
+        });
+        self.inner.stats.published(1);
+        let targets = self.inner.state.lock().fanout_targets(&key, &message, only);
+        if let Some((subs, acks)) = targets {
+            let n = router::push_fanout(&subs, &acks, &message, only);
+            self.inner.stats.delivered(n as u64);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

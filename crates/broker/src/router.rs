@@ -1,0 +1,376 @@
+//! Routing state shared by all sessions: topic and user-destination subscribers, queues with
+//! their consumers and pending messages, and each session's unacknowledged deliveries.
+//!
+//! All of it sits behind one mutex, held only to read or change the tables; a topic fan-out
+//! copies the subscriber list's `Arc` under the lock and pushes to outboxes outside it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use stompbox_stomp::{Command, Header, MessageTemplate, Version};
+
+use crate::outbox::{Outbound, Outbox};
+
+/// How a subscription acknowledges messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    /// No ACK needed.
+    Auto,
+    /// ACK is cumulative: it acknowledges every earlier message of the subscription.
+    Client,
+    /// ACK acknowledges one message.
+    ClientIndividual,
+}
+
+impl AckMode {
+    pub(crate) fn parse(value: Option<&str>) -> Option<AckMode> {
+        match value {
+            None | Some("auto") => Some(AckMode::Auto),
+            Some("client") => Some(AckMode::Client),
+            Some("client-individual") => Some(AckMode::ClientIndividual),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A message as the broker keeps it: id, user headers and body.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredMessage {
+    pub(crate) id: Arc<str>,
+    pub(crate) destination: Arc<str>,
+    pub(crate) headers: Vec<Header>,
+    pub(crate) body: Bytes,
+    pub(crate) redelivered: bool,
+}
+
+impl StoredMessage {
+    fn shared_headers(&self) -> Vec<Header> {
+        let mut h = Vec::with_capacity(self.headers.len() + 3);
+        h.push(("message-id".to_string(), self.id.to_string()));
+        h.push(("destination".to_string(), self.destination.to_string()));
+        if self.redelivered {
+            h.push(("redelivered".to_string(), "true".to_string()));
+        }
+        h.extend(self.headers.iter().cloned());
+        h
+    }
+}
+
+/// One subscription as the routing tables see it.
+#[derive(Clone)]
+pub(crate) struct Subscriber {
+    pub(crate) session: Arc<str>,
+    pub(crate) id: Arc<str>,
+    pub(crate) ack: AckMode,
+    pub(crate) version: Version,
+    pub(crate) outbox: Arc<dyn Outbox>,
+}
+
+/// Where a subscription is filed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RouteKey {
+    /// Topic or user destination: a key of `State::topics`.
+    Fanout(String),
+    /// A queue name.
+    Queue(String),
+}
+
+/// The routing key of a user destination: control characters cannot occur in a real
+/// destination, so this never collides with a topic.
+pub(crate) fn user_key(user: &str, rest: &str) -> String {
+    format!("\u{1}user\u{1}{user}\u{1}{rest}")
+}
+
+pub(crate) struct SubRecord {
+    pub(crate) destination: String,
+    pub(crate) key: RouteKey,
+    pub(crate) ack: AckMode,
+}
+
+pub(crate) struct Unacked {
+    pub(crate) sub_id: Arc<str>,
+    pub(crate) message_id: Arc<str>,
+    /// For queue deliveries: the message to redeliver on NACK or when the consumer leaves.
+    pub(crate) requeue: Option<(String, Arc<StoredMessage>)>,
+}
+
+pub(crate) struct SessionEntry {
+    pub(crate) outbox: Arc<dyn Outbox>,
+    pub(crate) subs: HashMap<Arc<str>, SubRecord>,
+    pub(crate) unacked: BTreeMap<u64, Unacked>,
+    pub(crate) next_ack: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Queue {
+    pub(crate) consumers: Vec<Subscriber>,
+    pub(crate) next: usize,
+    pub(crate) pending: VecDeque<Arc<StoredMessage>>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) sessions: HashMap<Arc<str>, SessionEntry>,
+    pub(crate) topics: HashMap<String, Arc<Vec<Subscriber>>>,
+    pub(crate) queues: HashMap<String, Queue>,
+    /// Queue deliveries so far (fan-out deliveries are counted outside the lock).
+    pub(crate) queue_deliveries: u64,
+}
+
+/// Writes the per-subscriber head and returns the item to push.
+fn message_item(sub: &Subscriber, ack: Option<u64>, tail: Bytes) -> Outbound {
+    let mut head = BytesMut::with_capacity(32 + sub.id.len());
+    let ack_text = ack.map(|n| n.to_string());
+    let ack_header = match sub.version {
+        Version::V1_2 => ack_text.as_deref(),
+        // 1.0 and 1.1 clients acknowledge by `message-id` (in the shared tail).
+        _ => None,
+    };
+    MessageTemplate::write_head(&mut head, sub.version, &sub.id, ack_header);
+    Outbound::Message {
+        head: head.freeze(),
+        tail,
+    }
+}
+
+/// A fan-out's subscriber snapshot and, per subscriber, the ack number registered for it
+/// (empty when none needs one).
+pub(crate) type FanoutTargets = (Arc<Vec<Subscriber>>, Vec<Option<u64>>);
+
+/// Shared encodings of one message, one per protocol version, made on first use.
+pub(crate) struct Encodings<'a> {
+    message: &'a StoredMessage,
+    headers: Option<Vec<Header>>,
+    tails: [Option<Bytes>; 3],
+}
+
+impl<'a> Encodings<'a> {
+    pub(crate) fn new(message: &'a StoredMessage) -> Self {
+        Encodings {
+            message,
+            headers: None,
+            tails: [None, None, None],
+        }
+    }
+
+    fn tail(&mut self, version: Version) -> Bytes {
+        let slot = &mut self.tails[version as usize];
+        if let Some(t) = slot {
+            return t.clone();
+        }
+        let headers = self
+            .headers
+            .get_or_insert_with(|| self.message.shared_headers());
+        let tail = MessageTemplate::new(headers, &self.message.body, version)
+            .tail()
+            .clone();
+        *slot = Some(tail.clone());
+        tail
+    }
+}
+
+impl State {
+    /// Registers an unacknowledged delivery and returns its ack number.
+    fn register_unacked(
+        &mut self,
+        sub: &Subscriber,
+        message: &Arc<StoredMessage>,
+        requeue: Option<&str>,
+    ) -> Option<u64> {
+        let entry = self.sessions.get_mut(&sub.session)?;
+        let n = entry.next_ack;
+        entry.next_ack += 1;
+        entry.unacked.insert(
+            n,
+            Unacked {
+                sub_id: sub.id.clone(),
+                message_id: message.id.clone(),
+                requeue: requeue.map(|q| (q.to_string(), message.clone())),
+            },
+        );
+        Some(n)
+    }
+
+    /// Snapshot of a fan-out's subscribers, with ack numbers registered for those that need
+    /// them. `only` restricts delivery to one session (replies).
+    pub(crate) fn fanout_targets(
+        &mut self,
+        key: &str,
+        message: &Arc<StoredMessage>,
+        only: Option<&str>,
+    ) -> Option<FanoutTargets> {
+        let subs = self.topics.get(key)?.clone();
+        let needs_acks = subs
+            .iter()
+            .any(|s| s.ack != AckMode::Auto && only.is_none_or(|o| &*s.session == o));
+        let acks = if needs_acks {
+            subs.iter()
+                .map(|s| {
+                    let wanted = s.ack != AckMode::Auto && only.is_none_or(|o| &*s.session == o);
+                    wanted
+                        .then(|| self.register_unacked(s, message, None))
+                        .flatten()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Some((subs, acks))
+    }
+
+    /// Hands a queue message to the next consumer, or keeps it until one subscribes.
+    pub(crate) fn enqueue(&mut self, queue: &str, message: Arc<StoredMessage>, front: bool) {
+        let q = self.queues.entry(queue.to_string()).or_default();
+        if q.consumers.is_empty() {
+            if front {
+                q.pending.push_front(message);
+            } else {
+                q.pending.push_back(message);
+            }
+            return;
+        }
+        let i = q.next % q.consumers.len();
+        q.next = i + 1;
+        let sub = q.consumers[i].clone();
+        self.deliver_one(&sub, queue, message);
+    }
+
+    fn deliver_one(&mut self, sub: &Subscriber, queue: &str, message: Arc<StoredMessage>) {
+        let ack = match sub.ack {
+            AckMode::Auto => None,
+            _ => self.register_unacked(sub, &message, Some(queue)),
+        };
+        let tail = Encodings::new(&message).tail(sub.version);
+        sub.outbox.push(message_item(sub, ack, tail));
+        self.queue_deliveries += 1;
+    }
+
+    /// Gives pending messages to the queue's consumers, round-robin.
+    pub(crate) fn drain_pending(&mut self, queue: &str) {
+        loop {
+            let Some(q) = self.queues.get_mut(queue) else {
+                return;
+            };
+            if q.consumers.is_empty() {
+                return;
+            }
+            let Some(message) = q.pending.pop_front() else {
+                return;
+            };
+            self.enqueue(queue, message, false);
+        }
+    }
+
+    /// Puts a queue delivery back, marked redelivered, and hands it on.
+    pub(crate) fn requeue(&mut self, queue: &str, message: &StoredMessage) {
+        let mut again = message.clone();
+        again.redelivered = true;
+        self.enqueue(queue, Arc::new(again), true);
+    }
+
+    /// Removes one subscription from the routing tables; returns its record. Queue messages the
+    /// subscription had not acknowledged are redelivered to other consumers.
+    pub(crate) fn remove_subscription(&mut self, session: &str, id: &str) -> Option<SubRecord> {
+        let entry = self.sessions.get_mut(session)?;
+        let record = entry.subs.remove(id)?;
+        let mut requeue = Vec::new();
+        let acked: Vec<u64> = entry
+            .unacked
+            .iter()
+            .filter(|(_, u)| &*u.sub_id == id)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in acked {
+            if let Some(Unacked {
+                requeue: Some(r), ..
+            }) = entry.unacked.remove(&n)
+            {
+                requeue.push(r);
+            }
+        }
+        match &record.key {
+            RouteKey::Fanout(key) => {
+                if let Some(list) = self.topics.get_mut(key) {
+                    Arc::make_mut(list).retain(|s| !(&*s.session == session && &*s.id == id));
+                    if list.is_empty() {
+                        self.topics.remove(key);
+                    }
+                }
+            }
+            RouteKey::Queue(name) => {
+                if let Some(q) = self.queues.get_mut(name) {
+                    q.consumers
+                        .retain(|s| !(&*s.session == session && &*s.id == id));
+                }
+            }
+        }
+        for (queue, message) in requeue {
+            self.requeue(&queue, &message);
+        }
+        if let RouteKey::Queue(name) = &record.key {
+            self.forget_queue_if_idle(name);
+        }
+        Some(record)
+    }
+
+    pub(crate) fn forget_queue_if_idle(&mut self, name: &str) {
+        if self
+            .queues
+            .get(name)
+            .is_some_and(|q| q.consumers.is_empty() && q.pending.is_empty())
+        {
+            self.queues.remove(name);
+        }
+    }
+}
+
+/// Pushes a fan-out to its targets (outside the lock).
+pub(crate) fn push_fanout(
+    subs: &[Subscriber],
+    acks: &[Option<u64>],
+    message: &StoredMessage,
+    only: Option<&str>,
+) -> usize {
+    let mut encodings = Encodings::new(message);
+    let mut delivered = 0;
+    for (i, sub) in subs.iter().enumerate() {
+        if only.is_some_and(|o| &*sub.session != o) {
+            continue;
+        }
+        let ack = acks.get(i).copied().flatten();
+        let tail = encodings.tail(sub.version);
+        sub.outbox.push(message_item(sub, ack, tail));
+        delivered += 1;
+    }
+    delivered
+}
+
+/// Encodes a whole frame for one session.
+pub(crate) fn frame_item(frame: &stompbox_stomp::Frame, version: Version) -> Outbound {
+    debug_assert!(
+        frame.command != Command::Message,
+        "messages go through Encodings"
+    );
+    Outbound::Frame(stompbox_stomp::encode(frame, version))
+}
+
+impl State {
+    /// Removes a session from every table, redelivering its unacknowledged queue messages.
+    pub(crate) fn remove_session(&mut self, session: &str) {
+        let ids: Vec<Arc<str>> = match self.sessions.get(session) {
+            Some(entry) => entry.subs.keys().cloned().collect(),
+            None => return,
+        };
+        for id in ids {
+            self.remove_subscription(session, &id);
+        }
+        if let Some(entry) = self.sessions.remove(session) {
+            for unacked in entry.unacked.into_values() {
+                if let Some((queue, message)) = unacked.requeue {
+                    self.requeue(&queue, &message);
+                }
+            }
+        }
+    }
+}

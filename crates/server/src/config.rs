@@ -1,0 +1,248 @@
+//! Server configuration: a TOML file (see `stompbox.example.toml`), then `STOMPBOX_*` environment
+//! variables and command-line flags on top (applied by the binary). Every field states its default.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use stompbox_broker::BrokerConfig;
+use stompbox_stomp::{HeartBeat, Limits, Version};
+
+/// Everything `stompbox serve` can be told.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// HTTP/WebSocket listen address. Default: `127.0.0.1:8081` (the seed's backend port).
+    pub listen: SocketAddr,
+    /// The STOMP-over-WebSocket endpoint path. Default: `/test-ws` (the seed's endpoint).
+    pub endpoint: String,
+    /// STOMP over plain TCP listen address. Default: off (61613 is the usual port).
+    pub tcp_listen: Option<SocketAddr>,
+    /// STOMP settings.
+    pub stomp: StompConfig,
+    /// Size limits.
+    pub limits: LimitsConfig,
+}
+
+/// `[stomp]`: protocol settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StompConfig {
+    /// Heart-beat the server offers, `send,receive` in ms. Default: `"10000,10000"`.
+    pub heart_beat: String,
+    /// A client silent for `grace ×` its agreed heart-beat interval is closed with 4408.
+    /// Default: 2.0.
+    pub heartbeat_grace: f64,
+    /// Close connections that send no CONNECT within this time (4408). Default: `"60s"`.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Versions to speak. Default: `["1.0", "1.1", "1.2"]`.
+    pub versions: Vec<String>,
+    /// Most subscriptions per session. Default: 1000.
+    pub max_subscriptions: usize,
+    /// Install the demo handler at `/app/hello` (greets on `/topic/greetings`). Default: true.
+    pub hello_app: bool,
+}
+
+/// `[limits]`: sizes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest STOMP frame; larger ones close the session with 1009. Default: 65536.
+    pub max_frame_size: usize,
+    /// Most headers per frame (1009 when exceeded). Default: 64.
+    pub max_headers: usize,
+    /// Longest header line (1009 when exceeded). Default: 8192.
+    pub max_header_len: usize,
+    /// WebSocket read buffer per connection, in bytes. Default: 4096 (tungstenite's own default,
+    /// 128 KiB, would cost that much per idle connection).
+    pub ws_read_buffer: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            endpoint: "/test-ws".to_string(),
+            tcp_listen: None,
+            stomp: StompConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for StompConfig {
+    fn default() -> Self {
+        StompConfig {
+            heart_beat: "10000,10000".to_string(),
+            heartbeat_grace: 2.0,
+            connect_timeout: Duration::from_secs(60),
+            versions: vec!["1.0".into(), "1.1".into(), "1.2".into()],
+            max_subscriptions: 1000,
+            hello_app: true,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        LimitsConfig {
+            max_frame_size: l.max_frame_size,
+            max_headers: l.max_headers,
+            max_header_len: l.max_header_len,
+            ws_read_buffer: 4096,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parse error.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range or malformed.
+    #[error("invalid setting `{field}`: {why}")]
+    Invalid {
+        /// The setting's name as in the file.
+        field: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+impl ServerConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<ServerConfig, ConfigError> {
+        let config: ServerConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "<text>".to_string(),
+            source: Box::new(e),
+        })?;
+        config.broker_config()?;
+        Ok(config)
+    }
+
+    /// The broker settings these describe, or the first invalid setting.
+    pub fn broker_config(&self) -> Result<BrokerConfig, ConfigError> {
+        let heart_beat =
+            HeartBeat::parse(&self.stomp.heart_beat).map_err(|e| ConfigError::Invalid {
+                field: "stomp.heart_beat",
+                why: e.to_string(),
+            })?;
+        if !self.endpoint.starts_with('/') {
+            return Err(ConfigError::Invalid {
+                field: "endpoint",
+                why: format!("`{}` must start with /", self.endpoint),
+            });
+        }
+        if !(self.stomp.heartbeat_grace >= 1.0 && self.stomp.heartbeat_grace <= 100.0) {
+            return Err(ConfigError::Invalid {
+                field: "stomp.heartbeat_grace",
+                why: format!("{} is not between 1 and 100", self.stomp.heartbeat_grace),
+            });
+        }
+        let mut versions = Vec::new();
+        for v in &self.stomp.versions {
+            versions.push(Version::parse(v).ok_or_else(|| ConfigError::Invalid {
+                field: "stomp.versions",
+                why: format!("`{v}` is not one of 1.0, 1.1, 1.2"),
+            })?);
+        }
+        if versions.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "stomp.versions",
+                why: "at least one version is needed".into(),
+            });
+        }
+        for (field, value) in [
+            ("limits.max_frame_size", self.limits.max_frame_size),
+            ("limits.max_headers", self.limits.max_headers),
+            ("limits.max_header_len", self.limits.max_header_len),
+            ("limits.ws_read_buffer", self.limits.ws_read_buffer),
+            ("stomp.max_subscriptions", self.stomp.max_subscriptions),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    why: "must be greater than 0".into(),
+                });
+            }
+        }
+        Ok(BrokerConfig {
+            heart_beat,
+            heartbeat_grace: self.stomp.heartbeat_grace,
+            connect_timeout: self.stomp.connect_timeout,
+            versions,
+            limits: Limits {
+                max_frame_size: self.limits.max_frame_size,
+                max_headers: self.limits.max_headers,
+                max_header_len: self.limits.max_header_len,
+            },
+            max_subscriptions: self.stomp.max_subscriptions,
+            ..BrokerConfig::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_matches_the_seed_backend() {
+        let text = include_str!("../../../stompbox.example.toml");
+        let config = ServerConfig::from_toml(text).expect("example parses");
+        assert_eq!(config.listen.port(), 8081);
+        assert_eq!(config.endpoint, "/test-ws");
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        for (text, field) in [
+            ("[stomp]\nheart_beat = \"x\"", "stomp.heart_beat"),
+            ("endpoint = \"ws\"", "endpoint"),
+            ("[stomp]\nversions = [\"2.0\"]", "stomp.versions"),
+            ("[limits]\nmax_frame_size = 0", "limits.max_frame_size"),
+        ] {
+            match ServerConfig::from_toml(text) {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            ServerConfig::from_toml("lisen = \"x\""),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

@@ -1,0 +1,126 @@
+//! The HTTP side: the STOMP WebSocket endpoint, `/healthz` and Prometheus `/metrics`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::{AppState, ws};
+
+pub(crate) fn router(app: Arc<AppState>) -> Router {
+    Router::new()
+        .route(&app.config.endpoint, get(ws::upgrade))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(app)
+}
+
+async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render_metrics(&app.broker.stats()),
+    )
+}
+
+/// Prometheus text exposition of the broker's counters.
+pub(crate) fn render_metrics(s: &stompbox_broker::BrokerStats) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    metric(
+        "stompbox_sessions_open",
+        "gauge",
+        "Sessions open now.",
+        s.sessions_open,
+    );
+    metric(
+        "stompbox_sessions_opened_total",
+        "counter",
+        "Sessions opened since start.",
+        s.sessions_opened,
+    );
+    metric(
+        "stompbox_subscriptions",
+        "gauge",
+        "Subscriptions held now.",
+        s.subscriptions as u64,
+    );
+    metric(
+        "stompbox_topics",
+        "gauge",
+        "Topic and user destinations with subscribers.",
+        s.topics as u64,
+    );
+    metric(
+        "stompbox_queues",
+        "gauge",
+        "Queues with consumers or pending messages.",
+        s.queues as u64,
+    );
+    metric(
+        "stompbox_queue_pending_messages",
+        "gauge",
+        "Queue messages waiting for a consumer.",
+        s.pending_messages as u64,
+    );
+    metric(
+        "stompbox_unacked_messages",
+        "gauge",
+        "Deliveries waiting for ACK or NACK.",
+        s.unacked_messages as u64,
+    );
+    metric(
+        "stompbox_messages_published_total",
+        "counter",
+        "Messages published.",
+        s.messages_published,
+    );
+    metric(
+        "stompbox_messages_delivered_total",
+        "counter",
+        "MESSAGE frames handed to sessions.",
+        s.messages_delivered,
+    );
+    metric(
+        "stompbox_frames_received_total",
+        "counter",
+        "STOMP frames received.",
+        s.frames_received,
+    );
+    metric(
+        "stompbox_errors_sent_total",
+        "counter",
+        "STOMP ERROR frames sent.",
+        s.errors_sent,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP stompbox_sessions_closed_total Sessions closed, by close code and who closed.\n# TYPE stompbox_sessions_closed_total counter"
+    );
+    for c in &s.closes {
+        let _ = writeln!(
+            out,
+            "stompbox_sessions_closed_total{{code=\"{}\",closed_by=\"{}\"}} {}",
+            c.code,
+            match c.closed_by {
+                stompbox_broker::ClosedBy::Client => "client",
+                stompbox_broker::ClosedBy::Server => "server",
+                stompbox_broker::ClosedBy::Nobody => "none",
+            },
+            c.count
+        );
+    }
+    out
+}

@@ -1,0 +1,175 @@
+//! The stompbox server: thin transports (STOMP over WebSocket, STOMP over TCP) around the broker
+//! core, plus configuration, `/healthz` and `/metrics`.
+//!
+//! Transports only move bytes and report how connections end; everything STOMP lives in
+//! `stompbox-broker`.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod config;
+mod http;
+mod pump;
+mod tcp;
+mod ws;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stompbox_broker::{Broker, hello_handler, log_event};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::{ConfigError, LimitsConfig, ServerConfig, StompConfig};
+
+/// How long shutdown waits for sessions to finish their close handshakes.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+pub(crate) struct AppState {
+    pub(crate) broker: Broker,
+    pub(crate) config: ServerConfig,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) stop_accepting: CancellationToken,
+}
+
+/// A server error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How the server was asked to stop; decides the close code sessions see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// 1001 "Going Away".
+    GoingAway,
+    /// 1012 "Service Restart".
+    Restart,
+}
+
+/// A bound server, ready to [`Server::run`].
+pub struct Server {
+    app: Arc<AppState>,
+    http: TcpListener,
+    tcp: Option<TcpListener>,
+}
+
+impl Server {
+    /// Binds the listeners with a new broker: the seed-style log listener and (unless
+    /// `stomp.hello_app = false`) the `/app/hello` demo handler installed.
+    pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        let broker = Broker::new(config.broker_config()?);
+        broker.add_listener(log_event);
+        if config.stomp.hello_app {
+            broker.route("/hello", hello_handler);
+        }
+        Server::bind_with_broker(config, broker).await
+    }
+
+    /// Binds the listeners around a broker the caller set up (handlers, listeners, auth).
+    pub async fn bind_with_broker(
+        config: ServerConfig,
+        broker: Broker,
+    ) -> Result<Server, ServerError> {
+        config.broker_config()?;
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })
+        };
+        let http = bind(config.listen).await?;
+        let tcp = match config.tcp_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Server {
+            app: Arc::new(AppState {
+                broker,
+                config,
+                tracker: TaskTracker::new(),
+                stop_accepting: CancellationToken::new(),
+            }),
+            http,
+            tcp,
+        })
+    }
+
+    /// The HTTP/WebSocket address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.http.local_addr().unwrap_or(self.app.config.listen)
+    }
+
+    /// The STOMP/TCP address actually bound, if enabled.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The broker.
+    pub fn broker(&self) -> &Broker {
+        &self.app.broker
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, closes every session with 1001
+    /// (or 1012 for a restart) and waits up to 5 s for their close handshakes.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = Shutdown> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let app = self.app.clone();
+        let router = http::router(app.clone());
+        let tcp_task = self
+            .tcp
+            .map(|listener| tokio::spawn(tcp::accept_loop(listener, app.clone())));
+        let (kind_tx, kind_rx) = tokio::sync::oneshot::channel();
+        let stop = app.stop_accepting.clone();
+        let serve = axum::serve(
+            self.http,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let kind = shutdown.await;
+            let _ = kind_tx.send(kind);
+            stop.cancel();
+        });
+        serve.await?;
+        if let Some(task) = tcp_task {
+            let _ = task.await;
+        }
+        let kind = kind_rx.await.unwrap_or(Shutdown::GoingAway);
+        let (code, reason) = match kind {
+            Shutdown::GoingAway => (
+                stompbox_closecode::codes::GOING_AWAY,
+                "server shutting down",
+            ),
+            Shutdown::Restart => (
+                stompbox_closecode::codes::SERVICE_RESTART,
+                "server restarting",
+            ),
+        };
+        app.broker.close_all(code, reason);
+        app.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, app.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown deadline passed with sessions still closing");
+        }
+        Ok(())
+    }
+}

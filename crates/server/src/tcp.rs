@@ -1,0 +1,106 @@
+//! STOMP over plain TCP (the usual port is 61613): a thin pump between a socket and a broker
+//! [`Session`]. Queued frames are copied into one buffer and written with one syscall.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use stompbox_broker::{CloseStatus, Outbound, Session, SessionOptions, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::AppState;
+use crate::pump::{self, now};
+
+/// Largest batch copied into one write.
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+pub(crate) async fn accept_loop(listener: TcpListener, app: Arc<AppState>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) => {
+                    let app2 = app.clone();
+                    app.tracker.spawn(serve(stream, remote, app2));
+                }
+                Err(error) => {
+                    // EMFILE and friends: say so and keep accepting.
+                    tracing::warn!("STOMP/TCP accept failed: {error}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            () = app.stop_accepting.cancelled() => return,
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, remote: SocketAddr, app: Arc<AppState>) {
+    let _ = stream.set_nodelay(true);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut session = app.broker.open_session(
+        SessionOptions::new(Transport::Tcp, Some(remote)),
+        Arc::new(tx),
+        now(),
+    );
+    let (mut reader, mut writer) = stream.into_split();
+    let status = run(&mut session, &mut reader, &mut writer, &mut rx).await;
+    let _ = writer.shutdown().await;
+    session.close(status, now());
+}
+
+async fn run(
+    session: &mut Session,
+    reader: &mut OwnedReadHalf,
+    writer: &mut OwnedWriteHalf,
+    rx: &mut mpsc::UnboundedReceiver<Outbound>,
+) -> CloseStatus {
+    let mut read_buf = vec![0u8; 4096];
+    let mut out = BytesMut::new();
+    loop {
+        let deadline = session.poll_timeout();
+        tokio::select! {
+            biased;
+            item = rx.recv() => {
+                let Some(mut item) = item else { return CloseStatus::abnormal() };
+                let mut close = None;
+                loop {
+                    match item {
+                        Outbound::Close(status) => { close = Some(status); break; }
+                        Outbound::Message { head, tail } => {
+                            out.extend_from_slice(&head);
+                            out.extend_from_slice(&tail);
+                        }
+                        Outbound::Frame(bytes) => out.extend_from_slice(&bytes),
+                        Outbound::HeartBeat => out.extend_from_slice(b"\n"),
+                    }
+                    if out.len() >= MAX_BATCH_BYTES {
+                        break;
+                    }
+                    match rx.try_recv() {
+                        Ok(next) => item = next,
+                        Err(_) => break,
+                    }
+                }
+                if writer.write_all(&out).await.is_err() {
+                    return CloseStatus::abnormal();
+                }
+                out.clear();
+                if out.capacity() > MAX_BATCH_BYTES {
+                    out = BytesMut::new();
+                }
+                session.handle_sent(now());
+                if let Some(status) = close {
+                    return status;
+                }
+            }
+            read = reader.read(&mut read_buf) => match read {
+                // EOF or reset without DISCONNECT: the TCP analogue of 1006.
+                Ok(0) | Err(_) => return CloseStatus::abnormal(),
+                Ok(n) => session.handle_data(&read_buf[..n], now()),
+            },
+            () = pump::sleep_until(deadline) => session.handle_timeout(now()),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The `stompbox` binary: the command line only. Each subcommand wires library crates together.
+
+#![forbid(unsafe_code)]
+
+mod explain;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// stompbox: a STOMP message server over WebSocket and TCP whose every connection close is
+/// visible and explained.
+#[derive(Debug, Parser)]
+#[command(name = "stompbox", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (STOMP over WebSocket at ws://127.0.0.1:8081/test-ws by default).
+    Serve(serve::ServeArgs),
+    /// Explain a WebSocket close code: meaning, who sends it, usual causes, fixes.
+    Explain(explain::ExplainArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Explain(args) => explain::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Usage errors (bad values) exit 2 like clap's own; failures at run time exit 1.
+            if let Some(usage) = error.downcast_ref::<UsageError>() {
+                eprintln!("error: {usage}");
+                return ExitCode::from(2);
+            }
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Bad input on the command line (or in the config it names): exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

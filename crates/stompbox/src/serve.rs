@@ -1,0 +1,151 @@
+//! `stompbox serve`: configuration from file, `STOMPBOX_*` variables and flags; logging to
+//! stderr; shutdown on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use stompbox_server::{Server, ServerConfig, Shutdown};
+use stompbox_stomp::HeartBeat;
+
+use crate::UsageError;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// TOML configuration file (see stompbox.example.toml). Flags and variables override it.
+    #[arg(long, env = "STOMPBOX_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// HTTP/WebSocket listen address [default: 127.0.0.1:8081].
+    #[arg(long, env = "STOMPBOX_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Path of the STOMP-over-WebSocket endpoint [default: /test-ws].
+    #[arg(long, env = "STOMPBOX_ENDPOINT", value_name = "PATH")]
+    endpoint: Option<String>,
+    /// Also serve STOMP over plain TCP on this address (e.g. 127.0.0.1:61613) [default: off].
+    #[arg(long, env = "STOMPBOX_TCP_LISTEN", value_name = "ADDR")]
+    tcp_listen: Option<SocketAddr>,
+    /// STOMP heart-beat the server offers, `send,receive` in ms [default: 10000,10000].
+    #[arg(long, env = "STOMPBOX_HEART_BEAT", value_name = "SX,SY", value_parser = parse_heart_beat)]
+    heart_beat: Option<HeartBeat>,
+    /// Close a client silent for this many times its agreed heart-beat interval [default: 2].
+    #[arg(long, env = "STOMPBOX_HEARTBEAT_GRACE", value_name = "FACTOR")]
+    heartbeat_grace: Option<f64>,
+    /// Close connections that send no CONNECT within this time, e.g. 30s [default: 60s].
+    #[arg(long, env = "STOMPBOX_CONNECT_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    connect_timeout: Option<Duration>,
+    /// Largest STOMP frame in bytes; larger ones close with 1009 [default: 65536].
+    #[arg(long, env = "STOMPBOX_MAX_FRAME_SIZE", value_name = "BYTES")]
+    max_frame_size: Option<usize>,
+    /// Most subscriptions per session [default: 1000].
+    #[arg(long, env = "STOMPBOX_MAX_SUBSCRIPTIONS", value_name = "N")]
+    max_subscriptions: Option<usize>,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info,stompbox::session=debug` [default: info].
+    #[arg(
+        long,
+        env = "STOMPBOX_LOG",
+        value_name = "FILTER",
+        default_value = "info"
+    )]
+    log: String,
+}
+
+fn parse_heart_beat(s: &str) -> Result<HeartBeat, String> {
+    HeartBeat::parse(s).map_err(|e| e.to_string())
+}
+
+impl ServeArgs {
+    /// Defaults, then the file, then variables and flags.
+    fn config(&self) -> anyhow::Result<ServerConfig> {
+        let mut config = match &self.config {
+            Some(path) => {
+                ServerConfig::from_file(path).map_err(|e| UsageError(format!("--config: {e}")))?
+            }
+            None => ServerConfig::default(),
+        };
+        if let Some(v) = self.listen {
+            config.listen = v;
+        }
+        if let Some(v) = &self.endpoint {
+            if !v.starts_with('/') {
+                return Err(UsageError(format!("--endpoint `{v}` must start with /")).into());
+            }
+            config.endpoint = v.clone();
+        }
+        if self.tcp_listen.is_some() {
+            config.tcp_listen = self.tcp_listen;
+        }
+        if let Some(v) = self.heart_beat {
+            config.stomp.heart_beat = v.to_string();
+        }
+        if let Some(v) = self.heartbeat_grace {
+            config.stomp.heartbeat_grace = v;
+        }
+        if let Some(v) = self.connect_timeout {
+            config.stomp.connect_timeout = v;
+        }
+        if let Some(v) = self.max_frame_size {
+            config.limits.max_frame_size = v;
+        }
+        if let Some(v) = self.max_subscriptions {
+            config.stomp.max_subscriptions = v;
+        }
+        config.broker_config().map_err(|e| {
+            UsageError(format!(
+                "{e} (check the flag, variable or file that sets it)"
+            ))
+        })?;
+        Ok(config)
+    }
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .map_err(|e| UsageError(format!("--log `{}`: {e}", args.log)))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = args.config()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let server = Server::bind(config.clone()).await?;
+        let addr = server.local_addr();
+        tracing::info!(
+            "stompbox listening: STOMP over WebSocket at ws://{addr}{}, health at http://{addr}/healthz, metrics at http://{addr}/metrics",
+            config.endpoint
+        );
+        if let Some(tcp) = server.tcp_addr() {
+            tracing::info!("STOMP over TCP at {tcp}");
+        }
+        server.run(shutdown_signal()).await?;
+        tracing::info!("stompbox stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() -> Shutdown {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: closing sessions with 1001 Going Away");
+    Shutdown::GoingAway
+}
