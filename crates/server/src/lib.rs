@@ -173,3 +173,8 @@ impl Server {
         Ok(())
     }
 }
+
+/// The README's Rust examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

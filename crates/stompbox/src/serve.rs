@@ -41,7 +41,7 @@ pub(crate) struct ServeArgs {
     /// Most subscriptions per session [default: 1000].
     #[arg(long, env = "STOMPBOX_MAX_SUBSCRIPTIONS", value_name = "N")]
     max_subscriptions: Option<usize>,
-    /// Log filter (tracing EnvFilter syntax), e.g. `info,stompbox::session=debug` [default: info].
+    /// Log filter (tracing EnvFilter syntax), e.g. `info,stompbox::session=debug`.
     #[arg(
         long,
         env = "STOMPBOX_LOG",
