@@ -40,3 +40,12 @@ impl Authenticator for AllowAll {
         Ok(request.login.filter(|l| !l.is_empty()).map(str::to_string))
     }
 }
+
+impl<F> Authenticator for F
+where
+    F: Fn(&ConnectRequest<'_>) -> Result<Option<String>, String> + Send + Sync + 'static,
+{
+    fn authenticate(&self, request: &ConnectRequest<'_>) -> Result<Option<String>, String> {
+        self(request)
+    }
+}

@@ -180,3 +180,27 @@ async fn server_restart_closes_sessions_with_1012() {
     drop(c);
     stopping.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_refused_login_gets_error_then_1008() {
+    let mut server = TestServer::start().await;
+    server
+        .broker
+        .set_authenticator(|req: &stompbox_broker::ConnectRequest<'_>| {
+            match (req.login, req.passcode) {
+                (Some("alice"), Some("secret")) => Ok(Some("alice".to_string())),
+                _ => Err("bad login or passcode".to_string()),
+            }
+        });
+    let mut c = Client::open(&server.url(), &["v12.stomp"]).await;
+    c.send_text("CONNECT\naccept-version:1.2\nlogin:alice\npasscode:guess\n\n\0")
+        .await;
+    let e = c.error_then_close(1008).await;
+    assert!(e.header("message").unwrap().contains("bad login"), "{e:?}");
+    let (_, status) = server.next_close().await;
+    assert_eq!((status.code, status.closed_by), (1008, ClosedBy::Server));
+    let mut ok = Client::open(&server.url(), &["v12.stomp"]).await;
+    ok.send_text("STOMP\naccept-version:1.2\nlogin:alice\npasscode:secret\n\n\0")
+        .await;
+    assert_eq!(ok.frame().await.header("user-name"), Some("alice"));
+}

@@ -1,0 +1,101 @@
+//! SEND handling: transactions' buffering, routing, and `/app/…` application handlers.
+
+use bytes::Bytes;
+use stompbox_stomp::{Frame, Header};
+
+use super::{Session, required};
+use crate::app::{AppAction, AppReply, AppRequest};
+use crate::error::clip;
+use crate::{BrokerError, Destination, Use};
+
+impl Session {
+    pub(super) fn buffer_in_transaction(
+        &mut self,
+        frame: Frame,
+    ) -> Result<Option<Frame>, BrokerError> {
+        let Some(id) = frame.header("transaction") else {
+            return Ok(Some(frame));
+        };
+        let Some(buffered) = self.transactions.get_mut(id) else {
+            return Err(BrokerError::UnknownTransaction {
+                command: frame.command,
+                id: clip(id),
+            });
+        };
+        buffered.push(frame);
+        Ok(None)
+    }
+
+    pub(super) fn on_send(&mut self, frame: Frame) -> Result<(), BrokerError> {
+        required(&frame, "destination")?;
+        match self.buffer_in_transaction(frame)? {
+            Some(frame) => self.send_now(frame),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn send_now(&mut self, frame: Frame) -> Result<(), BrokerError> {
+        let destination = required(&frame, "destination")?.to_string();
+        let headers: Vec<_> = frame
+            .headers
+            .into_iter()
+            .filter(|(n, _)| {
+                !matches!(
+                    n.as_str(),
+                    "destination" | "transaction" | "receipt" | "content-length"
+                )
+            })
+            .collect();
+        if let Destination::App(path) = Destination::parse(&destination, Use::Send)? {
+            return self.on_app(path, &headers, &frame.body);
+        }
+        self.broker
+            .route_send(&destination, headers, frame.body, None)
+    }
+
+    fn on_app(&mut self, path: &str, headers: &[Header], body: &Bytes) -> Result<(), BrokerError> {
+        let handler = self.broker.inner.apps.read().get(path).cloned();
+        let handler =
+            handler.ok_or_else(|| BrokerError::NoAppHandler(clip(&format!("/app{path}"))))?;
+        let mut reply = AppReply::default();
+        handler
+            .handle(
+                &AppRequest {
+                    path,
+                    headers,
+                    body,
+                    session_id: &self.id,
+                    user: self.user.as_deref(),
+                },
+                &mut reply,
+            )
+            .map_err(BrokerError::App)?;
+        for action in reply.actions {
+            match action {
+                AppAction::Publish {
+                    destination,
+                    headers,
+                    body,
+                } => self.broker.route_send(&destination, headers, body, None)?,
+                AppAction::Reply {
+                    destination,
+                    headers,
+                    body,
+                } => {
+                    let own = format!("/user{destination}");
+                    let Destination::UserSelf(rest) = Destination::parse(&own, Use::Subscribe)?
+                    else {
+                        return Err(BrokerError::App(format!(
+                            "reply destination `{}` must look like /queue/name",
+                            clip(&destination)
+                        )));
+                    };
+                    let target = format!("/user/{}{rest}", self.user_name());
+                    self.broker
+                        .route_send(&target, headers, body, Some(&self.id))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
