@@ -109,6 +109,16 @@ impl Session {
             version: None,
             subscriptions: 0,
         });
+        // Registered from the start, so that `close_all` reaches sessions still before CONNECT.
+        broker.inner.state.lock().sessions.insert(
+            id.clone(),
+            SessionEntry {
+                outbox: outbox.clone(),
+                subs: HashMap::new(),
+                unacked: Default::default(),
+                next_ack: 1,
+            },
+        );
         let decoder = Decoder::new(broker.config().limits);
         Session {
             broker,
@@ -404,15 +414,6 @@ impl Session {
         self.last_received = now;
         self.last_sent = now;
         self.decoder.set_version(version);
-        self.broker.inner.state.lock().sessions.insert(
-            self.id.clone(),
-            SessionEntry {
-                outbox: self.outbox.clone(),
-                subs: HashMap::new(),
-                unacked: Default::default(),
-                next_ack: 1,
-            },
-        );
         let mut connected = Frame::new(Command::Connected);
         if version != Version::V1_0 {
             connected.push_header("version", version.as_str());

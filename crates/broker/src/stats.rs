@@ -49,7 +49,7 @@ pub struct BrokerStats {
     pub sessions_open: u64,
     /// Sessions opened since start.
     pub sessions_opened: u64,
-    /// Sessions in the routing tables (those that completed CONNECT and are not closed).
+    /// Sessions in the routing tables (opened and not yet closed).
     pub routed_sessions: usize,
     /// Subscriptions across all sessions.
     pub subscriptions: usize,

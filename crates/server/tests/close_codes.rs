@@ -204,3 +204,20 @@ async fn a_refused_login_gets_error_then_1008() {
         .await;
     assert_eq!(ok.frame().await.header("user-name"), Some("alice"));
 }
+
+#[tokio::test]
+async fn shutdown_also_closes_connections_that_never_sent_connect() {
+    let server = TestServer::start().await;
+    let mut c = Client::open(&server.url(), &["v12.stomp"]).await;
+    // Make sure the session exists before stopping.
+    for _ in 0..50 {
+        if server.broker.stats().sessions_open == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stopping = tokio::spawn(server.stop(Shutdown::GoingAway));
+    assert_eq!(c.closed().await.0, 1001);
+    drop(c);
+    stopping.await.unwrap();
+}
