@@ -1,6 +1,26 @@
 //! Small helpers shared by the transports' connection loops.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
+
+use stompbox_broker::{Broker, Outbound, Session, SessionOptions, Transport};
+use tokio::sync::mpsc;
+
+/// Opens a broker session whose outbox is a channel the connection task drains.
+pub(crate) fn open_session(
+    broker: &Broker,
+    transport: Transport,
+    remote: SocketAddr,
+) -> (Session, mpsc::UnboundedReceiver<Outbound>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let session = broker.open_session(
+        SessionOptions::new(transport, Some(remote)),
+        Arc::new(tx),
+        now(),
+    );
+    (session, rx)
+}
 
 /// The current time on tokio's clock (so `tokio::time::pause` drives sessions in tests).
 pub(crate) fn now() -> Instant {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use stompbox_broker::{CloseStatus, Outbound, Session, SessionOptions, Transport};
+use stompbox_broker::{CloseStatus, Outbound, Session, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -38,12 +38,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, app: Arc<AppState>) {
 
 async fn serve(stream: TcpStream, remote: SocketAddr, app: Arc<AppState>) {
     let _ = stream.set_nodelay(true);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut session = app.broker.open_session(
-        SessionOptions::new(Transport::Tcp, Some(remote)),
-        Arc::new(tx),
-        now(),
-    );
+    let (mut session, mut rx) = pump::open_session(&app.broker, Transport::Tcp, remote);
     let (mut reader, mut writer) = stream.into_split();
     let status = run(&mut session, &mut reader, &mut writer, &mut rx).await;
     let _ = writer.shutdown().await;

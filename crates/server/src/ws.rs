@@ -11,7 +11,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use stompbox_broker::{CloseStatus, ClosedBy, Outbound, Session, SessionOptions, Transport};
+use stompbox_broker::{CloseStatus, ClosedBy, Outbound, Session, Transport};
 use stompbox_closecode::codes;
 use tokio::sync::mpsc;
 
@@ -50,12 +50,7 @@ type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
 
 async fn serve(socket: WebSocket, app: Arc<AppState>, remote: SocketAddr) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut session = app.broker.open_session(
-        SessionOptions::new(Transport::WebSocket, Some(remote)),
-        Arc::new(tx),
-        now(),
-    );
+    let (mut session, mut rx) = pump::open_session(&app.broker, Transport::WebSocket, remote);
     let (mut sink, mut stream) = socket.split();
     let status = run(&mut session, &mut sink, &mut stream, &mut rx).await;
     session.close(status, now());
