@@ -1,0 +1,607 @@
+// Third-party JavaScript STOMP clients against the real `stompbox serve` binary.
+//
+// What runs here: @stomp/stompjs 7 (the maintained client) and the legacy `stompjs` 2.3.3
+// (the stomp.js of the seed article's page), both over the `ws` package's WebSocket, plus raw
+// `ws` sockets for the close-code checks. Each server is started by this file on free loopback
+// ports and killed at the end, also when a test fails. Every wait is bounded.
+//
+// Run: `node tests/clients/run.mjs` after `cargo build --release -p stompbox` and
+// `npm ci --prefix tests/clients`. STOMPBOX_BIN overrides the binary path;
+// STOMPBOX_TEST_VERBOSE=1 echoes the server's stderr.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+
+import { Client } from '@stomp/stompjs';
+import WebSocket from 'ws';
+
+const require = createRequire(import.meta.url);
+// The legacy package's entry point returns the `Stomp` object (`Stomp.over`, `Stomp.client`).
+const LegacyStomp = require('stompjs');
+
+// @stomp/stompjs builds its socket with `new WebSocket(brokerURL, protocols)`; Node 20 has no
+// global WebSocket, so give it the `ws` one (what the library's docs recommend for Node).
+Object.assign(globalThis, { WebSocket });
+
+const BIN =
+  process.env.STOMPBOX_BIN ??
+  fileURLToPath(new URL('../../target/release/stompbox', import.meta.url));
+const VERBOSE = process.env.STOMPBOX_TEST_VERBOSE === '1';
+const TEST_TIMEOUT_MS = 20_000;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers: time, ports, the server process, its log.
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Rejects with `what` when `promise` has not settled within `ms`. */
+function within(ms, what, promise) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A free loopback port: bind port 0, read it, close. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function httpGet(url, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('http timeout')));
+    req.on('error', reject);
+  });
+}
+
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/** Parses `key=value key="quoted value"` pairs of a `session closed:` log line. */
+function parseFields(text) {
+  const fields = {};
+  for (const m of text.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
+    let v = m[2];
+    if (v.startsWith('"')) v = JSON.parse(v);
+    fields[m[1]] = v;
+  }
+  return fields;
+}
+
+const servers = new Set();
+
+/** The server's environment: ours minus STOMPBOX_* settings, so only the flags here count. */
+function serverEnv() {
+  const env = { NO_COLOR: '1' };
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('STOMPBOX_') && k !== 'RUST_LOG') env[k] = v;
+  }
+  return env;
+}
+
+class Server {
+  constructor(extraArgs = []) {
+    this.extraArgs = extraArgs;
+    this.log = '';
+    this.waiters = new Set();
+  }
+
+  async start() {
+    assert.ok(existsSync(BIN), `server binary not found at ${BIN}; run cargo build --release -p stompbox`);
+    this.port = await freePort();
+    this.url = `ws://127.0.0.1:${this.port}/test-ws`;
+    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, ...this.extraArgs];
+    this.child = spawn(BIN, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: serverEnv(),
+    });
+    servers.add(this);
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exitStatus = { code, signal };
+        resolve(this.exitStatus);
+      });
+    });
+    this.child.stderr.setEncoding('utf8');
+    this.child.stderr.on('data', (chunk) => {
+      this.log += chunk.replace(ANSI, '');
+      if (VERBOSE) process.stderr.write(`[stompbox:${this.port}] ${chunk}`);
+      for (const w of this.waiters) w();
+    });
+    // Ready when /healthz answers `ok` (at most 15 s).
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (this.exitStatus) {
+        throw new Error(`stompbox exited early (${JSON.stringify(this.exitStatus)}):\n${this.log}`);
+      }
+      try {
+        const res = await httpGet(`http://127.0.0.1:${this.port}/healthz`, 1000);
+        if (res.status === 200 && res.body.trim() === 'ok') break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`stompbox not healthy within 15 s on port ${this.port}:\n${this.log}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  /** The parsed `session closed:` line for `sessionId`, waiting at most `ms`. */
+  async sessionClosed(sessionId, ms = 5000) {
+    const find = () => {
+      for (const line of this.log.split('\n')) {
+        const i = line.indexOf('session closed:');
+        if (i < 0) continue;
+        const fields = parseFields(line.slice(i + 'session closed:'.length));
+        if (fields.sessionId === sessionId) return { line: line.slice(i), fields };
+      }
+      return undefined;
+    };
+    const found = find();
+    if (found) return found;
+    let waiter;
+    try {
+      return await within(
+        ms,
+        `"session closed" log line for sessionId=${sessionId}\n--- server log tail ---\n${this.tail()}`,
+        new Promise((resolve) => {
+          waiter = () => {
+            const f = find();
+            if (f) resolve(f);
+          };
+          this.waiters.add(waiter);
+        }),
+      );
+    } finally {
+      this.waiters.delete(waiter);
+    }
+  }
+
+  /** Fails if a `session closed:` line for `sessionId` appears. */
+  assertStillOpen(sessionId) {
+    const line = this.log
+      .split('\n')
+      .find((l) => l.includes('session closed:') && l.includes(`sessionId=${sessionId} `));
+    assert.equal(line, undefined, `session ${sessionId} was closed by the server: ${line}`);
+  }
+
+  tail(lines = 30) {
+    return this.log.split('\n').slice(-lines).join('\n');
+  }
+
+  async stop() {
+    servers.delete(this);
+    if (!this.child || this.exitStatus) return;
+    this.child.kill('SIGTERM');
+    const stopped = await within(5000, 'stompbox exit after SIGTERM', this.exited).catch(() => undefined);
+    if (!stopped) {
+      this.child.kill('SIGKILL');
+      await within(2000, 'stompbox exit after SIGKILL', this.exited).catch(() => {});
+    }
+  }
+}
+
+// Last resort: never leave a server behind, whatever happens to this process.
+function killAllSync() {
+  for (const s of servers) {
+    try {
+      s.child?.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', killAllSync);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killAllSync();
+    process.exit(130);
+  });
+}
+// If something keeps the event loop alive after the tests, do not hang CI.
+const watchdog = setTimeout(() => {
+  console.error('run.mjs: watchdog fired after 240 s; killing the server and exiting');
+  killAllSync();
+  process.exit(1);
+}, 240_000);
+watchdog.unref();
+
+// ---------------------------------------------------------------------------------------------
+// Helpers: clients.
+
+const openClients = new Set();
+
+/**
+ * Connects an @stomp/stompjs 7 client and resolves with `{ client, connected }` once CONNECTED
+ * arrives. Any STOMP ERROR or socket close before that rejects.
+ */
+async function stompjs7(url, { login = 'anon', ...config } = {}) {
+  const client = new Client({
+    brokerURL: url,
+    connectHeaders: { login, passcode: 'secret' },
+    reconnectDelay: 0, // one attempt only: a failure must fail the test, not retry
+    connectionTimeout: 5000,
+    heartbeatIncoming: 0,
+    heartbeatOutgoing: 0,
+    debug: () => {},
+    ...config,
+  });
+  client.errors = [];
+  client.closes = [];
+  openClients.add(client);
+  const connected = await within(
+    8000,
+    `@stomp/stompjs CONNECTED from ${url}`,
+    new Promise((resolve, reject) => {
+      client.onConnect = resolve;
+      client.onStompError = (frame) => {
+        client.errors.push(frame);
+        reject(new Error(`STOMP ERROR: ${frame.headers.message} ${frame.body}`));
+      };
+      client.onWebSocketClose = (evt) => {
+        client.closes.push(evt);
+        reject(new Error(`WebSocket closed before CONNECTED: code=${evt.code} reason=${evt.reason}`));
+      };
+      client.activate();
+    }),
+  );
+  // After CONNECTED, record (do not throw from) later errors and closes; tests assert on them.
+  client.onStompError = (frame) => client.errors.push(frame);
+  client.onWebSocketClose = (evt) => client.closes.push(evt);
+  return { client, connected };
+}
+
+/** Sends a frame with a receipt header and waits for the matching RECEIPT. */
+function withReceipt(client, send, what, ms = 5000) {
+  const receiptId = `rcpt-${randomUUID()}`;
+  const got = new Promise((resolve) => client.watchForReceipt(receiptId, resolve));
+  send({ receipt: receiptId });
+  return within(ms, `RECEIPT ${receiptId} for ${what}`, got).then((frame) => {
+    assert.equal(frame.command, 'RECEIPT');
+    assert.equal(frame.headers['receipt-id'], receiptId);
+    return frame;
+  });
+}
+
+/** Subscribes and waits for the server to confirm the subscription with a RECEIPT. */
+async function subscribed(client, destination, onMessage, headers = {}) {
+  let sub;
+  await withReceipt(
+    client,
+    (h) => {
+      sub = client.subscribe(destination, onMessage, { ...headers, ...h });
+    },
+    `SUBSCRIBE ${destination}`,
+  );
+  return sub;
+}
+
+/** A queue of incoming messages with a bounded `next()`. */
+function inbox() {
+  const items = [];
+  const waiting = [];
+  return {
+    items,
+    push(msg) {
+      items.push(msg);
+      const w = waiting.shift();
+      if (w) w();
+    },
+    async next(ms, what) {
+      const deadline = Date.now() + ms;
+      while (items.length === 0) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+        await within(left, what, new Promise((resolve) => waiting.push(resolve))).catch(() => {});
+      }
+      return items.shift();
+    },
+  };
+}
+
+/** Raw `ws` socket: opens, sends CONNECT, resolves with the socket and the CONNECTED text. */
+async function rawConnect(url, { protocols = ['v12.stomp'], login = 'raw' } = {}) {
+  const ws = new WebSocket(url, protocols);
+  ws.on('error', () => {}); // errors surface as closes; tests assert on those
+  await within(5000, `WebSocket open ${url}`, new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('unexpected-response', (_, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('close', (code) => reject(new Error(`closed before open: ${code}`)));
+  }));
+  const connected = await within(5000, 'CONNECTED on raw socket', new Promise((resolve) => {
+    ws.once('message', (data) => resolve(data.toString('utf8')));
+    ws.send(`CONNECT\naccept-version:1.2\nhost:localhost\nlogin:${login}\nheart-beat:0,0\n\n\0`);
+  }));
+  assert.match(connected, /^CONNECTED\n/, `expected CONNECTED, got ${JSON.stringify(connected)}`);
+  const session = /\nsession:([^\n]+)\n/.exec(connected)?.[1];
+  assert.ok(session, `CONNECTED has no session header: ${JSON.stringify(connected)}`);
+  return { ws, session, connected };
+}
+
+async function closeAllClients() {
+  const pending = [];
+  for (const c of openClients) {
+    if (c instanceof Client) pending.push(c.deactivate({ force: true }).catch(() => {}));
+    else if (typeof c.terminate === 'function') c.terminate();
+    else if (c.ws && typeof c.ws.terminate === 'function') c.ws.terminate();
+  }
+  openClients.clear();
+  await within(5000, 'closing clients', Promise.all(pending)).catch(() => {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suites.
+
+describe('stompbox with third-party JavaScript STOMP clients', () => {
+  const server = new Server();
+  const hbServer = new Server(['--heart-beat', '1000,1000']);
+
+  before(async () => {
+    await Promise.all([server.start(), hbServer.start()]);
+  });
+
+  after(async () => {
+    await closeAllClients();
+    await Promise.all([server.stop(), hbServer.stop()]);
+  });
+
+  describe('@stomp/stompjs 7 over ws', () => {
+    test('negotiates v12.stomp and STOMP 1.2, and /app/hello greets on /topic/greetings', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const { client, connected } = await stompjs7(server.url, { login: 'ada' });
+      assert.equal(client.webSocket.protocol, 'v12.stomp', 'negotiated WebSocket subprotocol');
+      assert.equal(connected.command, 'CONNECTED');
+      assert.equal(connected.headers.version, '1.2', 'CONNECTED version header');
+      assert.ok(connected.headers.session, 'CONNECTED carries a session header');
+
+      const greetings = inbox();
+      await subscribed(client, '/topic/greetings', (m) => greetings.push(m));
+      client.publish({ destination: '/app/hello', body: JSON.stringify({ name: 'Ada' }) });
+      const msg = await greetings.next(5000, 'MESSAGE on /topic/greetings');
+      assert.equal(msg.command, 'MESSAGE');
+      assert.equal(msg.headers.destination, '/topic/greetings');
+      assert.deepEqual(JSON.parse(msg.body), { content: 'Hello, Ada!' });
+      assert.deepEqual(client.errors, [], 'no STOMP ERROR frames');
+      await client.deactivate();
+    });
+
+    test('a queue keeps messages until a consumer subscribes; client-individual ACKs are accepted', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const queue = `/queue/ci-${randomUUID()}`;
+      const { client: producer } = await stompjs7(server.url, { login: 'producer' });
+      const bodies = ['one', 'two', 'three'];
+      for (const body of bodies) {
+        await withReceipt(producer, (h) => producer.publish({ destination: queue, body, headers: h }), `SEND ${body}`);
+      }
+
+      const { client: consumer } = await stompjs7(server.url, { login: 'consumer' });
+      const got = inbox();
+      await subscribed(consumer, queue, (m) => got.push(m), { ack: 'client-individual' });
+      const received = [];
+      for (let i = 0; i < bodies.length; i++) {
+        const m = await got.next(5000, `queued message ${i + 1} of ${bodies.length}`);
+        assert.ok(m.headers.ack, `STOMP 1.2 MESSAGE in a client-individual subscription has an ack header: ${JSON.stringify(m.headers)}`);
+        assert.ok(m.headers['message-id'], 'MESSAGE has a message-id');
+        received.push(m.body);
+        // ACK each one individually, with a receipt proving the server accepted it.
+        await withReceipt(consumer, (h) => m.ack(h), `ACK of ${m.body}`);
+      }
+      assert.deepEqual(received, bodies, 'queued messages arrive once each, in order');
+
+      // A second consumer on the same queue sees nothing: all three were acknowledged.
+      const { client: late } = await stompjs7(server.url, { login: 'late' });
+      const lateGot = inbox();
+      await subscribed(late, queue, (m) => lateGot.push(m), { ack: 'client-individual' });
+      await sleep(500);
+      assert.deepEqual(lateGot.items.map((m) => m.body), [], 'acknowledged messages are not delivered again');
+      assert.deepEqual([...producer.errors, ...consumer.errors, ...late.errors], [], 'no STOMP ERROR frames');
+      await Promise.all([producer.deactivate(), consumer.deactivate(), late.deactivate()]);
+    });
+
+    test('a queue delivers each message to exactly one of its consumers', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const queue = `/queue/rr-${randomUUID()}`;
+      const a = await stompjs7(server.url, { login: 'rr-a' });
+      const b = await stompjs7(server.url, { login: 'rr-b' });
+      const gotA = inbox();
+      const gotB = inbox();
+      await subscribed(a.client, queue, (m) => gotA.push(m));
+      await subscribed(b.client, queue, (m) => gotB.push(m));
+      const bodies = ['m1', 'm2', 'm3', 'm4'];
+      for (const body of bodies) {
+        await withReceipt(a.client, (h) => a.client.publish({ destination: queue, body, headers: h }), `SEND ${body}`);
+      }
+      const deadline = Date.now() + 5000;
+      while (gotA.items.length + gotB.items.length < bodies.length && Date.now() < deadline) await sleep(50);
+      await sleep(300); // a duplicate would show up here
+      const all = [...gotA.items, ...gotB.items].map((m) => m.body).sort();
+      assert.deepEqual(all, [...bodies].sort(), 'every message delivered exactly once across consumers');
+      assert.ok(gotA.items.length > 0 && gotB.items.length > 0,
+        `both consumers get a share (round-robin): a=${gotA.items.length} b=${gotB.items.length}`);
+      await Promise.all([a.client.deactivate(), b.client.deactivate()]);
+    });
+
+    test('a SEND with a receipt header gets a RECEIPT with the same receipt-id', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const { client } = await stompjs7(server.url, { login: 'receipts' });
+      const frame = await withReceipt(
+        client,
+        (h) => client.publish({ destination: `/topic/r-${randomUUID()}`, body: 'x', headers: h }),
+        'SEND to a topic',
+      );
+      assert.equal(frame.command, 'RECEIPT');
+      await client.deactivate();
+    });
+
+    test('alice sends to /user/bob/queue/x and only bob (subscribed to /user/queue/x) receives it', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const bob = await stompjs7(server.url, { login: 'bob' });
+      const alice = await stompjs7(server.url, { login: 'alice' });
+      const bobGot = inbox();
+      const aliceGot = inbox();
+      await subscribed(bob.client, '/user/queue/x', (m) => bobGot.push(m));
+      await subscribed(alice.client, '/user/queue/x', (m) => aliceGot.push(m));
+      await withReceipt(
+        alice.client,
+        (h) => alice.client.publish({ destination: '/user/bob/queue/x', body: 'hello bob', headers: h }),
+        'SEND to /user/bob/queue/x',
+      );
+      const msg = await bobGot.next(5000, "bob's MESSAGE on /user/queue/x");
+      assert.equal(msg.body, 'hello bob');
+      await sleep(300);
+      assert.deepEqual(aliceGot.items.map((m) => m.body), [], 'alice does not receive what was sent to bob');
+      await Promise.all([bob.client.deactivate(), alice.client.deactivate()]);
+    });
+
+    test('deactivate() is logged as session closed with closedBy=client for the CONNECTED session id', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const { client, connected } = await stompjs7(server.url, { login: 'leaver' });
+      const session = connected.headers.session;
+      assert.ok(session, 'CONNECTED carries a session header');
+      server.assertStillOpen(session);
+      await within(5000, 'deactivate()', client.deactivate());
+      const { line, fields } = await server.sessionClosed(session);
+      assert.equal(fields.closedBy, 'client', line);
+      assert.equal(fields.user, 'leaver', line);
+      assert.equal(fields.transport, 'websocket', line);
+      // deactivate() sends DISCONNECT (with a receipt) before closing the socket.
+      assert.equal(fields.code, '1000', line);
+      assert.equal(fields.reason, 'DISCONNECT', line);
+    });
+  });
+
+  describe('legacy stompjs 2.3.3 (the seed page client) over ws', () => {
+    test('offers v10/v11, gets STOMP 1.1, and receives a message sent by another client', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const ws = new WebSocket(server.url, ['v10.stomp', 'v11.stomp']);
+      ws.on('error', () => {});
+      openClients.add(ws);
+      const legacy = LegacyStomp.over(ws);
+      legacy.debug = null; // silence; set to console.log to see frames
+      const errors = [];
+      const connected = await within(8000, 'legacy stompjs CONNECTED', new Promise((resolve, reject) => {
+        legacy.connect({ login: 'legacy', passcode: 'secret' }, resolve, (err) => {
+          errors.push(err);
+          reject(new Error(`legacy stompjs error: ${typeof err === 'string' ? err : err.headers?.message}`));
+        });
+      }));
+      assert.equal(ws.protocol, 'v11.stomp', 'negotiated WebSocket subprotocol');
+      assert.equal(connected.command, 'CONNECTED');
+      assert.equal(connected.headers.version, '1.1', 'CONNECTED version header');
+      const session = connected.headers.session;
+      assert.ok(session, 'CONNECTED carries a session header');
+
+      const topic = `/topic/legacy-${randomUUID()}`;
+      const got = inbox();
+      const receiptId = `legacy-sub-${randomUUID()}`;
+      const subscribedOk = new Promise((resolve) => {
+        legacy.onreceipt = (frame) => {
+          if (frame.headers['receipt-id'] === receiptId) resolve(frame);
+        };
+      });
+      legacy.subscribe(topic, (m) => got.push(m), { receipt: receiptId });
+      await within(5000, 'RECEIPT for legacy SUBSCRIBE', subscribedOk);
+
+      const { client: sender } = await stompjs7(server.url, { login: 'sender' });
+      sender.publish({ destination: topic, body: 'hello from stomp.js 7', headers: { 'content-type': 'text/plain' } });
+      const msg = await got.next(5000, 'MESSAGE at the legacy client');
+      assert.equal(msg.command, 'MESSAGE');
+      assert.equal(msg.body, 'hello from stomp.js 7');
+      assert.equal(msg.headers.destination, topic);
+      assert.ok(msg.headers.subscription, 'MESSAGE carries the subscription id');
+      assert.deepEqual(errors, []);
+
+      // stomp.js 2.3.3 disconnect(): DISCONNECT, then ws.close() at once.
+      legacy.disconnect();
+      const { line, fields } = await server.sessionClosed(session);
+      assert.equal(fields.closedBy, 'client', line);
+      await sender.deactivate();
+    });
+  });
+
+  describe('close codes in the server log', () => {
+    test('a socket destroyed without a Close frame is logged as code=1006 closedBy=none(abnormal)', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const { ws, session } = await rawConnect(server.url, { login: 'dropper' });
+      openClients.add(ws);
+      server.assertStillOpen(session);
+      ws._socket.destroy(); // what a killed browser tab or a dead proxy leaves behind
+      const { line, fields } = await server.sessionClosed(session);
+      assert.equal(fields.code, '1006', line);
+      assert.equal(fields.closedBy, 'none(abnormal)', line);
+      assert.equal(fields.user, 'dropper', line);
+    });
+
+    test('a Close frame with code 1000 is logged as code=1000 closedBy=client', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const { ws, session } = await rawConnect(server.url, { login: 'closer' });
+      openClients.add(ws);
+      ws.close(1000, 'bye');
+      const { line, fields } = await server.sessionClosed(session);
+      assert.equal(fields.code, '1000', line);
+      assert.equal(fields.reason, 'bye', line);
+      assert.equal(fields.closedBy, 'client', line);
+    });
+
+    test('a browser-style Close frame without a code is logged as code=1005 closedBy=client', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const { ws, session } = await rawConnect(server.url, { login: 'nocode' });
+      openClients.add(ws);
+      ws.close(); // empty Close payload
+      const { line, fields } = await server.sessionClosed(session);
+      assert.equal(fields.code, '1005', line);
+      assert.equal(fields.closedBy, 'client', line);
+    });
+  });
+
+  describe('heart-beats (server started with --heart-beat 1000,1000)', () => {
+    test('@stomp/stompjs 7 with 1000 ms heart-beats stays connected 4 s and receives server heart-beats', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+      let rawSocket;
+      let serverHeartBeats = 0;
+      const { client, connected } = await stompjs7(hbServer.url, {
+        login: 'beater',
+        heartbeatIncoming: 1000,
+        heartbeatOutgoing: 1000,
+        // Our own socket so that the raw frames can be observed beside the library.
+        webSocketFactory: () => {
+          rawSocket = new WebSocket(hbServer.url, ['v12.stomp', 'v11.stomp', 'v10.stomp']);
+          rawSocket.on('message', (data) => {
+            // A STOMP heart-beat is a lone EOL in its own WebSocket message.
+            const text = data.toString('utf8');
+            if (/^(\r?\n)+$/.test(text)) serverHeartBeats += 1;
+          });
+          return rawSocket;
+        },
+      });
+      assert.equal(connected.headers.version, '1.2');
+      assert.equal(connected.headers['heart-beat'], '1000,1000', 'server offers its configured heart-beat');
+      const session = connected.headers.session;
+      const beatsAtConnect = serverHeartBeats;
+      await sleep(4000);
+      assert.ok(client.connected, 'client is still connected after 4 s');
+      assert.deepEqual(client.closes, [], 'no WebSocket close during the 4 s');
+      assert.equal(rawSocket.readyState, WebSocket.OPEN);
+      hbServer.assertStillOpen(session);
+      const beats = serverHeartBeats - beatsAtConnect;
+      t.diagnostic(`server heart-beats seen on the raw socket in 4 s: ${beats}`);
+      assert.ok(beats >= 2, `expected at least 2 server heart-beats in 4 s at 1000 ms, saw ${beats}`);
+      await client.deactivate();
+      const { fields, line } = await hbServer.sessionClosed(session);
+      assert.equal(fields.closedBy, 'client', line);
+    });
+  });
+});
