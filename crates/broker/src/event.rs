@@ -84,6 +84,9 @@ pub struct CloseStatus {
     pub reason: String,
     /// Who closed.
     pub closed_by: ClosedBy,
+    /// What really ended the session when the code alone hides it, e.g. `receiver-lost after
+    /// 5.0 s` for a SockJS session closed with 3000 because its HTTP receiver vanished.
+    pub cause: Option<String>,
 }
 
 impl CloseStatus {
@@ -93,7 +96,14 @@ impl CloseStatus {
             code,
             reason: reason.into(),
             closed_by,
+            cause: None,
         }
+    }
+
+    /// The status with a cause (builder style).
+    pub fn with_cause(mut self, cause: impl Into<String>) -> CloseStatus {
+        self.cause = Some(cause.into());
+        self
     }
 
     /// 1006: the connection vanished without a Close frame.
@@ -201,14 +211,20 @@ impl fmt::Display for SessionEvent {
             | EventKind::Unsubscribe { id, destination } => {
                 write!(f, " id={id} destination={destination}")
             }
-            EventKind::Disconnect { duration, status } => write!(
-                f,
-                " duration={:.2}s code={} reason={:?} closedBy={}",
-                duration.as_secs_f64(),
-                status.code,
-                status.reason,
-                status.closed_by
-            ),
+            EventKind::Disconnect { duration, status } => {
+                write!(
+                    f,
+                    " duration={:.2}s code={} reason={:?} closedBy={}",
+                    duration.as_secs_f64(),
+                    status.code,
+                    status.reason,
+                    status.closed_by
+                )?;
+                match &status.cause {
+                    Some(cause) => write!(f, " cause={cause:?}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

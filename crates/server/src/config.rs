@@ -23,6 +23,35 @@ pub struct ServerConfig {
     pub stomp: StompConfig,
     /// Size limits.
     pub limits: LimitsConfig,
+    /// SockJS at the same endpoint.
+    pub sockjs: SockJsConfig,
+}
+
+/// `[sockjs]`: the SockJS server mounted at the endpoint (`<endpoint>/info`,
+/// `<endpoint>/<server>/<session>/<transport>`, raw WebSocket at `<endpoint>/websocket`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SockJsConfig {
+    /// Serve SockJS at the endpoint. Default: true.
+    pub enabled: bool,
+    /// Send `h` after this much silence on a session (skipped when STOMP heart-beats were
+    /// negotiated, like Spring). Default: `"25s"` (what the seed observes).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// Close a session that has had no receiving connection for this long. Default: `"5s"`.
+    #[serde(with = "humantime_serde")]
+    pub disconnect_delay: Duration,
+    /// A streaming response ends after this many bytes; the client reconnects. Default: 131072.
+    pub response_limit: usize,
+    /// Offer the WebSocket transport in `/info`. Default: true.
+    pub websocket: bool,
+    /// Ask clients for `JSESSIONID` cookies (sticky sessions behind a load balancer). Default: false.
+    pub cookie_needed: bool,
+    /// Where the iframe page loads sockjs-client from. Default: empty, meaning the copy the server
+    /// serves itself at `<endpoint>/sockjs.min.js`.
+    pub client_url: String,
+    /// Origins allowed to use SockJS, reported in `/info` (`*:*` = all). Default: `["*:*"]`.
+    pub origins: Vec<String>,
 }
 
 /// `[stomp]`: protocol settings.
@@ -68,6 +97,22 @@ impl Default for ServerConfig {
             tcp_listen: None,
             stomp: StompConfig::default(),
             limits: LimitsConfig::default(),
+            sockjs: SockJsConfig::default(),
+        }
+    }
+}
+
+impl Default for SockJsConfig {
+    fn default() -> Self {
+        SockJsConfig {
+            enabled: true,
+            heartbeat: Duration::from_secs(25),
+            disconnect_delay: Duration::from_secs(5),
+            response_limit: 128 * 1024,
+            websocket: true,
+            cookie_needed: false,
+            client_url: String::new(),
+            origins: vec!["*:*".to_string()],
         }
     }
 }
@@ -160,11 +205,25 @@ impl ServerConfig {
                 field: "stomp.heart_beat",
                 why: e.to_string(),
             })?;
-        if !self.endpoint.starts_with('/') {
+        if !self.endpoint.starts_with('/') || self.endpoint == "/" || self.endpoint.ends_with('/') {
             return Err(ConfigError::Invalid {
                 field: "endpoint",
-                why: format!("`{}` must start with /", self.endpoint),
+                why: format!(
+                    "`{}` must start with / and name a path (e.g. /test-ws), without a trailing /",
+                    self.endpoint
+                ),
             });
+        }
+        for (field, value) in [
+            ("sockjs.heartbeat", self.sockjs.heartbeat),
+            ("sockjs.disconnect_delay", self.sockjs.disconnect_delay),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Invalid {
+                    field,
+                    why: "must be longer than 0 s".into(),
+                });
+            }
         }
         if !(self.stomp.heartbeat_grace >= 1.0 && self.stomp.heartbeat_grace <= 100.0) {
             return Err(ConfigError::Invalid {
@@ -191,6 +250,7 @@ impl ServerConfig {
             ("limits.max_header_len", self.limits.max_header_len),
             ("limits.ws_read_buffer", self.limits.ws_read_buffer),
             ("stomp.max_subscriptions", self.stomp.max_subscriptions),
+            ("sockjs.response_limit", self.sockjs.response_limit),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid {

@@ -7,13 +7,17 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{any, get};
 
-use crate::{AppState, ws};
+use crate::{AppState, sockjs};
 
 pub(crate) fn router(app: Arc<AppState>) -> Router {
     Router::new()
-        .route(&app.config.endpoint, get(ws::upgrade))
+        .route(&app.config.endpoint, any(sockjs::root))
+        .route(
+            &format!("{}/{{*rest}}", app.config.endpoint),
+            any(sockjs::dispatch),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
@@ -26,7 +30,17 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render_metrics(&app.broker.stats()),
+        {
+            let mut text = render_metrics(&app.broker.stats());
+            if let Some(registry) = &app.sockjs {
+                let _ = writeln!(
+                    text,
+                    "# HELP stompbox_sockjs_sessions SockJS HTTP sessions held (open, or closed and still answering).\n# TYPE stompbox_sockjs_sessions gauge\nstompbox_sockjs_sessions {}",
+                    registry.len()
+                );
+            }
+            text
+        },
     )
 }
 

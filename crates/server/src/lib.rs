@@ -9,6 +9,7 @@
 mod config;
 mod http;
 mod pump;
+mod sockjs;
 mod tcp;
 mod ws;
 
@@ -32,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) config: ServerConfig,
     pub(crate) tracker: TaskTracker,
     pub(crate) stop_accepting: CancellationToken,
+    /// SockJS sessions over HTTP transports (`None` when SockJS is off).
+    pub(crate) sockjs: Option<Arc<sockjs::Registry>>,
 }
 
 /// A server error.
@@ -98,8 +101,19 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let sockjs = config.sockjs.enabled.then(|| {
+            sockjs::Registry::start(
+                broker.clone(),
+                stompbox_sockjs::SessionConfig {
+                    heartbeat: config.sockjs.heartbeat,
+                    disconnect_delay: config.sockjs.disconnect_delay,
+                    response_limit: config.sockjs.response_limit,
+                },
+            )
+        });
         Ok(Server {
             app: Arc::new(AppState {
+                sockjs,
                 broker,
                 config,
                 tracker: TaskTracker::new(),
@@ -163,6 +177,9 @@ impl Server {
             ),
         };
         app.broker.close_all(code, reason);
+        if let Some(registry) = &app.sockjs {
+            registry.close_all(code, reason);
+        }
         app.tracker.close();
         if tokio::time::timeout(SHUTDOWN_DEADLINE, app.tracker.wait())
             .await

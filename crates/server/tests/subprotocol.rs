@@ -55,16 +55,29 @@ async fn a_client_offering_only_unknown_subprotocols_is_upgraded_without_one() {
     assert!(!response.contains("sec-websocket-protocol"), "{response}");
 }
 
-#[tokio::test]
-async fn a_plain_get_on_the_endpoint_is_refused_with_a_reason() {
-    let server = TestServer::start().await;
-    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+async fn plain_get(server: &TestServer) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     s.write_all(b"GET /test-ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut response = String::new();
     s.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn a_plain_get_on_the_endpoint_gets_the_sockjs_greeting() {
+    let server = TestServer::start().await;
+    let response = plain_get(&server).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("Welcome to SockJS!\n"), "{response}");
+}
+
+#[tokio::test]
+async fn without_sockjs_a_plain_get_on_the_endpoint_is_refused_with_a_reason() {
+    let server = TestServer::start_with(|c| c.sockjs.enabled = false).await;
+    let response = plain_get(&server).await;
     assert!(response.starts_with("HTTP/1.1 400"), "{response}");
     assert!(response.to_lowercase().contains("upgrade"), "{response}");
 }

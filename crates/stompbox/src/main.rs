@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (STOMP over WebSocket at ws://127.0.0.1:8081/test-ws by default).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Explain a WebSocket close code: meaning, who sends it, usual causes, fixes.
     Explain(explain::ExplainArgs),
 }
@@ -29,7 +29,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Explain(args) => explain::run(&args),
     };
     match result {

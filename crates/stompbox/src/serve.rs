@@ -41,6 +41,12 @@ pub(crate) struct ServeArgs {
     /// Most subscriptions per session [default: 1000].
     #[arg(long, env = "STOMPBOX_MAX_SUBSCRIPTIONS", value_name = "N")]
     max_subscriptions: Option<usize>,
+    /// SockJS heartbeat: an `h` frame after this much silence, e.g. 25s [default: 25s].
+    #[arg(long, env = "STOMPBOX_SOCKJS_HEARTBEAT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    sockjs_heartbeat: Option<Duration>,
+    /// Close a SockJS session that has had no receiving connection for this long [default: 5s].
+    #[arg(long, env = "STOMPBOX_SOCKJS_DISCONNECT_DELAY", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    sockjs_disconnect_delay: Option<Duration>,
     /// Log filter (tracing EnvFilter syntax), e.g. `info,stompbox::session=debug`.
     #[arg(
         long,
@@ -87,6 +93,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.max_frame_size {
             config.limits.max_frame_size = v;
+        }
+        if let Some(v) = self.sockjs_heartbeat {
+            config.sockjs.heartbeat = v;
+        }
+        if let Some(v) = self.sockjs_disconnect_delay {
+            config.sockjs.disconnect_delay = v;
         }
         if let Some(v) = self.max_subscriptions {
             config.stomp.max_subscriptions = v;

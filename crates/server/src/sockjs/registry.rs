@@ -1,0 +1,335 @@
+//! SockJS sessions over HTTP transports: the table keyed by the session id from the URL, each
+//! session's state (the SockJS state machine, the STOMP session, the queue between them), and one
+//! timer task for all of them — an idle session costs no task and no syscall until a deadline is
+//! due (heartbeat, STOMP heart-beat, `disconnect_delay`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use stompbox_broker::{Broker, CloseStatus, ClosedBy, Outbound, Outbox, SessionOptions, Transport};
+use stompbox_closecode::codes;
+use stompbox_sockjs::{self as sockjs, Attach, Detach, ReceiverId, SessionConfig};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::time::{DelayQueue, delay_queue};
+
+use crate::pump::now;
+use crate::ws::to_text;
+
+/// Where the broker puts a SockJS session's outbound frames until a receiver takes them.
+#[derive(Default)]
+pub(crate) struct SockOutbox {
+    queue: Mutex<Vec<Outbound>>,
+    /// Wakes the attached receiver (one at most) and the timer task's rescheduling.
+    pub(crate) notify: Notify,
+}
+
+impl Outbox for SockOutbox {
+    fn push(&self, item: Outbound) {
+        self.queue.lock().push(item);
+        self.notify.notify_one();
+    }
+}
+
+/// The mutable state of one SockJS session.
+pub(crate) struct Inner {
+    pub(crate) sockjs: sockjs::Session,
+    pub(crate) stomp: stompbox_broker::Session,
+    /// Set once the STOMP session has ended (its event is out).
+    pub(crate) ended: bool,
+    scheduled: Option<Instant>,
+    /// When the last receiver left (for the `receiver-lost after …` cause).
+    detached_at: Option<Instant>,
+}
+
+impl Inner {
+    /// Ends a session whose receiver went away and never came back: 3000 "Go away!" as Spring
+    /// does, with the real cause beside it.
+    fn end_receiver_lost(&mut self, after: std::time::Duration, now: Instant) {
+        if !self.ended {
+            self.ended = true;
+            let status = CloseStatus::new(codes::SOCKJS_GO_AWAY, "Go away!", ClosedBy::Nobody)
+                .with_cause(format!("receiver-lost after {:.1} s", after.as_secs_f64()));
+            self.stomp.close(status, now);
+        }
+    }
+}
+
+/// One SockJS session.
+pub(crate) struct SockSession {
+    pub(crate) id: Arc<str>,
+    pub(crate) outbox: Arc<SockOutbox>,
+    pub(crate) inner: Mutex<Inner>,
+}
+
+impl SockSession {
+    /// Moves what the broker queued into the SockJS session; ends the STOMP session when it
+    /// asked to close.
+    pub(crate) fn drain(&self, inner: &mut Inner, now: Instant) {
+        let items = std::mem::take(&mut *self.outbox.queue.lock());
+        for item in items {
+            match item {
+                Outbound::Close(status) => {
+                    inner.sockjs.close(status.code, status.wire_reason());
+                    if !inner.ended {
+                        inner.ended = true;
+                        inner.stomp.close(status, now);
+                    }
+                }
+                other if !inner.ended => inner.sockjs.push_message(to_text(&other)),
+                _ => {}
+            }
+        }
+        // SockJS heartbeats are redundant while STOMP heart-beats flow (as in Spring).
+        let stomp_beats = inner.stomp.heartbeat_intervals().0.is_some();
+        inner.sockjs.set_heartbeat_enabled(!stomp_beats);
+    }
+
+    /// Ends the STOMP session (once) with `status`.
+    pub(crate) fn end(&self, inner: &mut Inner, status: CloseStatus, now: Instant) {
+        if !inner.ended {
+            inner.ended = true;
+            inner.stomp.close(status, now);
+        }
+    }
+
+    /// Takes the next frame for `receiver` (after moving queued broker output in).
+    pub(crate) fn poll(&self, receiver: ReceiverId, now: Instant) -> Option<String> {
+        let mut inner = self.inner.lock();
+        self.drain(&mut inner, now);
+        let frame = inner.sockjs.poll_frame(receiver, now);
+        if frame.as_deref().is_some_and(|f| f.starts_with('a')) {
+            inner.stomp.handle_sent(now);
+        }
+        frame
+    }
+}
+
+/// All SockJS sessions of one endpoint.
+pub(crate) struct Registry {
+    sessions: Mutex<HashMap<Arc<str>, Arc<SockSession>>>,
+    broker: Broker,
+    config: SessionConfig,
+    timers: mpsc::UnboundedSender<(Arc<str>, Instant)>,
+}
+
+/// What a receiving request got when it asked for a session.
+pub(crate) enum Attached {
+    /// Receive on this session.
+    Receiver(Arc<SockSession>, ReceiverId),
+    /// Answer with this frame only (`c[2010,…]`, `c[3000,"Go away!"]`, `c[1002,…]`).
+    Refused(String),
+}
+
+impl Registry {
+    /// A registry and its timer task.
+    pub(crate) fn start(broker: Broker, config: SessionConfig) -> Arc<Registry> {
+        let (timers, rx) = mpsc::unbounded_channel();
+        let registry = Arc::new(Registry {
+            sessions: Mutex::new(HashMap::new()),
+            broker,
+            config,
+            timers,
+        });
+        tokio::spawn(drive_timers(Arc::downgrade(&registry), rx));
+        registry
+    }
+
+    /// The session, if it exists.
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<SockSession>> {
+        self.sessions.lock().get(id).cloned()
+    }
+
+    /// Number of sessions held (open, or closed but still answering `Go away!`).
+    pub(crate) fn len(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
+    /// Attaches a receiving request, creating the session on first use.
+    pub(crate) fn attach(&self, id: &str, remote: SocketAddr) -> Attached {
+        let now = now();
+        let session = {
+            let mut sessions = self.sessions.lock();
+            match sessions.get(id) {
+                Some(s) => s.clone(),
+                None => {
+                    let outbox = Arc::new(SockOutbox::default());
+                    let stomp = self.broker.open_session(
+                        SessionOptions {
+                            id: Some(id.to_string()),
+                            transport: Transport::SockJs,
+                            remote: Some(remote),
+                        },
+                        outbox.clone(),
+                        now,
+                    );
+                    let session = Arc::new(SockSession {
+                        id: Arc::from(id),
+                        outbox,
+                        inner: Mutex::new(Inner {
+                            sockjs: sockjs::Session::new(self.config, now),
+                            stomp,
+                            ended: false,
+                            scheduled: None,
+                            detached_at: None,
+                        }),
+                    });
+                    sessions.insert(session.id.clone(), session.clone());
+                    session
+                }
+            }
+        };
+        let attached = {
+            let mut inner = session.inner.lock();
+            session.drain(&mut inner, now);
+            match inner.sockjs.attach(now) {
+                Attach::Accepted(rid) => {
+                    inner.detached_at = None;
+                    Attached::Receiver(session.clone(), rid)
+                }
+                Attach::AnotherConnectionOpen => Attached::Refused(sockjs::close_frame(
+                    codes::SOCKJS_ANOTHER_CONNECTION,
+                    "Another connection still open",
+                )),
+                Attach::Closed { code, reason } => {
+                    // Still open on the STOMP side: the receiver was interrupted and the client
+                    // came back (SockJS answers c[1002,"Connection interrupted"]).
+                    let status = CloseStatus::new(code, reason.clone(), ClosedBy::Nobody)
+                        .with_cause("receiver interrupted");
+                    session.end(&mut inner, status, now);
+                    Attached::Refused(sockjs::close_frame(code, &reason))
+                }
+            }
+        };
+        self.reschedule(&session);
+        attached
+    }
+
+    /// A receiving request ended.
+    pub(crate) fn detach(&self, session: &Arc<SockSession>, receiver: ReceiverId, how: Detach) {
+        {
+            let mut inner = session.inner.lock();
+            let now = now();
+            inner.sockjs.detach(receiver, how, now);
+            inner.detached_at = Some(now);
+        }
+        self.reschedule(session);
+    }
+
+    /// Delivers `xhr_send`/`jsonp_send` messages to the STOMP session.
+    pub(crate) fn send(&self, session: &Arc<SockSession>, messages: &[String]) {
+        let now = now();
+        {
+            let mut inner = session.inner.lock();
+            inner.stomp.handle_data(&[], now);
+            for m in messages {
+                inner.stomp.handle_data(m.as_bytes(), now);
+            }
+            session.drain(&mut inner, now);
+        }
+        self.reschedule(session);
+    }
+
+    /// Tells the timer task this session's next deadline, if it moved.
+    pub(crate) fn reschedule(&self, session: &Arc<SockSession>) {
+        let mut inner = session.inner.lock();
+        let next = match (inner.sockjs.poll_timeout(), inner.stomp.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if next.is_some() && next != inner.scheduled {
+            inner.scheduled = next;
+            if let Some(at) = next {
+                let _ = self.timers.send((session.id.clone(), at));
+            }
+        }
+    }
+
+    /// A deadline of `id` is due.
+    fn handle_timeout(&self, id: &str) {
+        let Some(session) = self.get(id) else { return };
+        let now = now();
+        let finished = {
+            let mut inner = session.inner.lock();
+            inner.scheduled = None;
+            if inner.stomp.poll_timeout().is_some_and(|t| t <= now) {
+                inner.stomp.handle_timeout(now);
+            }
+            session.drain(&mut inner, now);
+            let expired = inner.sockjs.handle_timeout(now);
+            match expired {
+                Some(sockjs::Expiry::Expired { after }) => {
+                    inner.end_receiver_lost(after, now);
+                    // Keep answering `Go away!` until the session is finished.
+                    false
+                }
+                Some(sockjs::Expiry::Finished) => {
+                    // E.g. an interrupted receiver that never came back.
+                    let after = inner
+                        .detached_at
+                        .map(|t| now.saturating_duration_since(t))
+                        .unwrap_or_default();
+                    inner.end_receiver_lost(after, now);
+                    true
+                }
+                None => false,
+            }
+        };
+        if finished {
+            self.sessions.lock().remove(id);
+        } else {
+            session.outbox.notify.notify_one();
+            self.reschedule(&session);
+        }
+    }
+
+    /// Ends every session (server shutdown): the STOMP sessions get `status`.
+    pub(crate) fn close_all(&self, code: u16, reason: &str) {
+        let sessions: Vec<_> = self.sessions.lock().values().cloned().collect();
+        let now = now();
+        for session in sessions {
+            let mut inner = session.inner.lock();
+            inner.sockjs.close(code, reason);
+            session.end(
+                &mut inner,
+                CloseStatus::new(code, reason, ClosedBy::Server),
+                now,
+            );
+            drop(inner);
+            session.outbox.notify.notify_one();
+        }
+    }
+}
+
+/// The one timer task of a registry: a `DelayQueue` of session deadlines.
+async fn drive_timers(
+    registry: Weak<Registry>,
+    mut updates: mpsc::UnboundedReceiver<(Arc<str>, Instant)>,
+) {
+    let mut queue: DelayQueue<Arc<str>> = DelayQueue::new();
+    let mut keys: HashMap<Arc<str>, delay_queue::Key> = HashMap::new();
+    loop {
+        tokio::select! {
+            update = updates.recv() => {
+                let Some((id, at)) = update else { return };
+                let at = tokio::time::Instant::from_std(at);
+                match keys.get(&id) {
+                    Some(key) => queue.reset_at(key, at),
+                    None => {
+                        let key = queue.insert_at(id.clone(), at);
+                        keys.insert(id, key);
+                    }
+                }
+            }
+            Some(expired) = queue.next(), if !queue.is_empty() => {
+                let id = expired.into_inner();
+                keys.remove(&id);
+                let Some(registry) = registry.upgrade() else { return };
+                registry.handle_timeout(&id);
+            }
+        }
+    }
+}
