@@ -7,21 +7,25 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{any, get};
+use axum::routing::get;
 
+use crate::endpoint::Kind;
 use crate::{AppState, sockjs};
 
 pub(crate) fn router(app: Arc<AppState>) -> Router {
+    let mount = Arc::new(sockjs::Mount {
+        app: app.clone(),
+        prefix: app.config.endpoint.clone(),
+        config: app.config.sockjs.clone(),
+        registry: app.sockjs.clone(),
+        kind: Kind::Stomp(app.broker.clone()),
+    });
     Router::new()
-        .route(&app.config.endpoint, any(sockjs::root))
-        .route(
-            &format!("{}/{{*rest}}", app.config.endpoint),
-            any(sockjs::dispatch),
-        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .with_state(app)
+        .merge(sockjs::routes(mount))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
 }
 
 async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {

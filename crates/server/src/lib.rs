@@ -7,10 +7,12 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod endpoint;
 mod http;
 mod pump;
 mod sockjs;
 mod tcp;
+mod testserver;
 mod ws;
 
 use std::future::Future;
@@ -23,7 +25,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::{ConfigError, LimitsConfig, ServerConfig, StompConfig};
+pub use config::{ConfigError, LimitsConfig, ServerConfig, SockJsConfig, StompConfig};
+pub use testserver::SockJsTestServer;
 
 /// How long shutdown waits for sessions to finish their close handshakes.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -103,7 +106,7 @@ impl Server {
         };
         let sockjs = config.sockjs.enabled.then(|| {
             sockjs::Registry::start(
-                broker.clone(),
+                endpoint::Kind::Stomp(broker.clone()),
                 stompbox_sockjs::SessionConfig {
                     heartbeat: config.sockjs.heartbeat,
                     disconnect_delay: config.sockjs.disconnect_delay,

@@ -4,22 +4,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use stompbox_broker::{Broker, Outbound, Session, SessionOptions, Transport};
+use stompbox_broker::{Outbound, Transport};
 use tokio::sync::mpsc;
 
-/// Opens a broker session whose outbox is a channel the connection task drains.
-pub(crate) fn open_session(
-    broker: &Broker,
+use crate::endpoint::{Endpoint, Kind};
+
+/// Opens an endpoint whose outbox is a channel the connection task drains.
+pub(crate) fn open(
+    kind: &Kind,
     transport: Transport,
     remote: SocketAddr,
-) -> (Session, mpsc::UnboundedReceiver<Outbound>) {
+) -> (Box<dyn Endpoint>, mpsc::UnboundedReceiver<Outbound>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let session = broker.open_session(
-        SessionOptions::new(transport, Some(remote)),
-        Arc::new(tx),
-        now(),
-    );
-    (session, rx)
+    let endpoint = kind.open(None, transport, remote, Arc::new(tx), now());
+    (endpoint, rx)
 }
 
 /// The current time on tokio's clock (so `tokio::time::pause` drives sessions in tests).

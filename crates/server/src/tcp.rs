@@ -5,13 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use stompbox_broker::{CloseStatus, Outbound, Session, Transport};
+use stompbox_broker::{CloseStatus, Outbound, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::AppState;
+use crate::endpoint::{Endpoint, Kind};
 use crate::pump::{self, now};
 
 /// Largest batch copied into one write.
@@ -38,15 +39,16 @@ pub(crate) async fn accept_loop(listener: TcpListener, app: Arc<AppState>) {
 
 async fn serve(stream: TcpStream, remote: SocketAddr, app: Arc<AppState>) {
     let _ = stream.set_nodelay(true);
-    let (mut session, mut rx) = pump::open_session(&app.broker, Transport::Tcp, remote);
+    let (mut session, mut rx) =
+        pump::open(&Kind::Stomp(app.broker.clone()), Transport::Tcp, remote);
     let (mut reader, mut writer) = stream.into_split();
-    let status = run(&mut session, &mut reader, &mut writer, &mut rx).await;
+    let status = run(session.as_mut(), &mut reader, &mut writer, &mut rx).await;
     let _ = writer.shutdown().await;
     session.close(status, now());
 }
 
 async fn run(
-    session: &mut Session,
+    session: &mut dyn Endpoint,
     reader: &mut OwnedReadHalf,
     writer: &mut OwnedWriteHalf,
     rx: &mut mpsc::UnboundedReceiver<Outbound>,

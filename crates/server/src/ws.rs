@@ -11,12 +11,13 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use stompbox_broker::{CloseStatus, ClosedBy, Outbound, Session, Transport};
+use stompbox_broker::{CloseStatus, ClosedBy, Outbound, Transport};
 use stompbox_closecode::codes;
 use stompbox_sockjs as sockjs;
 use tokio::sync::mpsc;
 
 use crate::AppState;
+use crate::endpoint::{Endpoint, Kind};
 use crate::pump::{self, now};
 
 /// Subprotocols in order of preference: the best version the client offers wins. Clients that
@@ -32,8 +33,9 @@ const MAX_BATCH: usize = 256;
 /// How STOMP frames travel in WebSocket messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Framing {
-    /// One STOMP frame per message (the endpoint itself and SockJS's raw `<endpoint>/websocket`).
-    Stomp,
+    /// One application message (a STOMP frame) per WebSocket message: the endpoint itself and
+    /// SockJS's raw `<endpoint>/websocket`.
+    Raw,
     /// SockJS's `websocket` transport: `o` first, frames inside `a[…]`, `h` after `heartbeat` of
     /// silence (unless STOMP heart-beats were negotiated), `c[code,reason]` before closing.
     SockJs {
@@ -48,12 +50,13 @@ pub(crate) fn accept(
     app: Arc<AppState>,
     remote: SocketAddr,
     framing: Framing,
+    kind: Kind,
 ) -> Response {
     let limits = &app.config.limits;
     let max_message = (limits.max_frame_size * 2).max(64 * 1024);
-    let ws = match framing {
-        Framing::Stomp => ws.protocols(SUBPROTOCOLS),
-        Framing::SockJs { .. } => ws,
+    let ws = match (framing, &kind) {
+        (Framing::Raw, Kind::Stomp(_)) => ws.protocols(SUBPROTOCOLS),
+        _ => ws,
     };
     ws.read_buffer_size(limits.ws_read_buffer)
         .write_buffer_size(64 * 1024)
@@ -61,7 +64,7 @@ pub(crate) fn accept(
         .max_frame_size(max_message)
         .on_upgrade(move |socket| {
             let tracker = app.tracker.clone();
-            tracker.track_future(serve(socket, app, remote, framing))
+            tracker.track_future(serve(socket, kind, remote, framing))
         })
 }
 
@@ -69,7 +72,7 @@ type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
 
 struct Conn<'a> {
-    session: &'a mut Session,
+    session: &'a mut dyn Endpoint,
     sink: Sink,
     stream: Stream,
     rx: mpsc::UnboundedReceiver<Outbound>,
@@ -77,15 +80,16 @@ struct Conn<'a> {
     last_write: Instant,
 }
 
-async fn serve(socket: WebSocket, app: Arc<AppState>, remote: SocketAddr, framing: Framing) {
+async fn serve(socket: WebSocket, kind: Kind, remote: SocketAddr, framing: Framing) {
     let transport = match framing {
-        Framing::Stomp => Transport::WebSocket,
+        Framing::Raw => Transport::WebSocket,
         Framing::SockJs { .. } => Transport::SockJs,
     };
-    let (mut session, rx) = pump::open_session(&app.broker, transport, remote);
+    // Kind::Close closes at once; Kind::Echo and Kind::Stomp wait for the peer.
+    let (mut session, rx) = pump::open(&kind, transport, remote);
     let (sink, stream) = socket.split();
     let mut conn = Conn {
-        session: &mut session,
+        session: session.as_mut(),
         sink,
         stream,
         rx,
@@ -101,7 +105,7 @@ impl Conn<'_> {
     /// job (as Spring does).
     fn sockjs_heartbeat_due(&self) -> Option<Instant> {
         match self.framing {
-            Framing::SockJs { heartbeat } if self.session.heartbeat_intervals().0.is_none() => {
+            Framing::SockJs { heartbeat } if !self.session.has_own_heartbeats() => {
                 Some(self.last_write + heartbeat)
             }
             _ => None,
@@ -164,7 +168,7 @@ impl Conn<'_> {
             Some(Ok(Message::Binary(data))) => Utf8OrBinary::Binary(data),
             // Pings prove the peer is alive; tungstenite answers them itself.
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
-                self.session.handle_data(&[], now);
+                self.session.handle_activity(now);
                 return None;
             }
             Some(Ok(Message::Close(frame))) => {
@@ -185,12 +189,12 @@ impl Conn<'_> {
             None => return Some(CloseStatus::abnormal()),
         };
         match self.framing {
-            Framing::Stomp => self.session.handle_data(data.as_bytes(), now),
+            Framing::Raw => self.session.handle_data(data.as_bytes(), now),
             Framing::SockJs { .. } => {
                 let text = String::from_utf8_lossy(data.as_bytes());
                 match sockjs::parse_websocket_message(&text) {
                     Ok(messages) => {
-                        self.session.handle_data(&[], now);
+                        self.session.handle_activity(now);
                         for m in messages {
                             self.session.handle_data(m.as_bytes(), now);
                         }
@@ -224,7 +228,7 @@ impl Conn<'_> {
                     break;
                 }
                 other => match self.framing {
-                    Framing::Stomp => {
+                    Framing::Raw => {
                         if let Some(message) = to_message(&other) {
                             self.sink.feed(message).await?;
                         }

@@ -4,6 +4,7 @@
 
 mod explain;
 mod serve;
+mod sockjs_test_server;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,9 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Explain a WebSocket close code: meaning, who sends it, usual causes, fixes.
     Explain(explain::ExplainArgs),
+    /// Serve the endpoints SockJS protocol test suites expect (/echo, /close, ...), with echo
+    /// instead of STOMP behind them.
+    SockjsTestServer(sockjs_test_server::TestServerArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Explain(args) => explain::run(&args),
+        Command::SockjsTestServer(args) => sockjs_test_server::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,17 +10,40 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use stompbox_sockjs::{self as sockjs, Route, Transport};
 
 pub(crate) use registry::Registry;
 
-use crate::AppState;
+use crate::endpoint::Kind;
 use crate::ws::{self, Framing};
+use crate::{AppState, SockJsConfig};
+
+/// One SockJS server at a path prefix: the STOMP endpoint, or a conformance-test endpoint.
+pub(crate) struct Mount {
+    pub(crate) app: Arc<AppState>,
+    /// The prefix, e.g. `/test-ws`.
+    pub(crate) prefix: String,
+    pub(crate) config: SockJsConfig,
+    /// The HTTP-transport sessions (`None` when SockJS is off).
+    pub(crate) registry: Option<Arc<Registry>>,
+    pub(crate) kind: Kind,
+}
+
+/// The routes of a mount: the prefix itself and everything below it.
+pub(crate) fn routes(mount: Arc<Mount>) -> Router {
+    let prefix = mount.prefix.clone();
+    Router::new()
+        .route(&prefix, any(root))
+        .route(&format!("{prefix}/{{*rest}}"), any(dispatch))
+        .with_state(mount)
+}
 
 /// The sockjs-client build the server serves itself (see `scripts/vendor-js`).
 pub(crate) const SOCKJS_CLIENT_JS: &[u8] = include_bytes!("../../assets/vendor/sockjs.min.js");
@@ -29,15 +52,15 @@ pub(crate) const SOCKJS_CLIENT_JS: &[u8] = include_bytes!("../../assets/vendor/s
 const MAX_SEND_BODY: usize = 1 << 20;
 
 /// `GET <endpoint>`: a WebSocket upgrade (STOMP over WebSocket), else SockJS's greeting.
-pub(crate) async fn root(
-    State(app): State<Arc<AppState>>,
+async fn root(
+    State(mount): State<Arc<Mount>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
     if is_upgrade(request.headers()) {
-        return upgrade(app, remote, request, Framing::Stomp).await;
+        return upgrade(&mount, remote, request, Framing::Raw).await;
     }
-    if !app.config.sockjs.enabled {
+    if !mount.config.enabled {
         return (
             StatusCode::BAD_REQUEST,
             "expected a WebSocket upgrade request\n",
@@ -48,31 +71,31 @@ pub(crate) async fn root(
 }
 
 /// Every path below the endpoint.
-pub(crate) async fn dispatch(
-    State(app): State<Arc<AppState>>,
+async fn dispatch(
+    State(mount): State<Arc<Mount>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    let endpoint = app.config.endpoint.as_str();
+    let endpoint = mount.prefix.as_str();
     let path = request.uri().path().to_string();
     let rest = path.strip_prefix(endpoint).unwrap_or("");
     if rest == "/sockjs.min.js" {
         return javascript(SOCKJS_CLIENT_JS);
     }
-    if !app.config.sockjs.enabled {
+    if !mount.config.enabled {
         return if rest == "/websocket" {
-            upgrade(app, remote, request, Framing::Stomp).await
+            upgrade(&mount, remote, request, Framing::Raw).await
         } else {
             not_found()
         };
     }
     match sockjs::route(rest) {
         Route::Greeting => greeting(request.method()),
-        Route::Info => info(&app, request.method(), request.headers()),
-        Route::Iframe => iframe(&app, request.method(), request.headers()),
+        Route::Info => info(&mount, request.method(), request.headers()),
+        Route::Iframe => iframe(&mount, request.method(), request.headers()),
         Route::RawWebSocket => match *request.method() {
-            Method::GET if app.config.sockjs.websocket => {
-                upgrade(app, remote, request, Framing::Stomp).await
+            Method::GET if mount.config.websocket => {
+                upgrade(&mount, remote, request, Framing::Raw).await
             }
             Method::GET => not_found(),
             _ => method_not_allowed("GET"),
@@ -81,7 +104,7 @@ pub(crate) async fn dispatch(
             session, transport, ..
         } => {
             let session = session.to_string();
-            transport_request(app, remote, request, &session, transport).await
+            transport_request(&mount, remote, request, &session, transport).await
         }
         Route::NotFound => not_found(),
     }
@@ -95,14 +118,20 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 }
 
 async fn upgrade(
-    app: Arc<AppState>,
+    mount: &Mount,
     remote: SocketAddr,
     request: Request,
     framing: Framing,
 ) -> Response {
     let (mut parts, _body) = request.into_parts();
     match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(upgrade) => ws::accept(upgrade, app, remote, framing),
+        Ok(upgrade) => ws::accept(
+            upgrade,
+            mount.app.clone(),
+            remote,
+            framing,
+            mount.kind.clone(),
+        ),
         Err(rejection) => rejection.into_response(),
     }
 }
@@ -181,8 +210,8 @@ fn cache_for_a_year(response: &mut HeaderMap) {
 }
 
 /// `Set-Cookie: JSESSIONID=…` when the endpoint needs cookies (sticky load balancing).
-fn cookie(app: &AppState, request: &HeaderMap, response: &mut HeaderMap) {
-    if !app.config.sockjs.cookie_needed {
+fn cookie(mount: &Mount, request: &HeaderMap, response: &mut HeaderMap) {
+    if !mount.config.cookie_needed {
         return;
     }
     let value = request
@@ -199,7 +228,7 @@ fn cookie(app: &AppState, request: &HeaderMap, response: &mut HeaderMap) {
 }
 
 /// `OPTIONS` answer for CORS preflights.
-fn options(app: &AppState, request: &HeaderMap, methods: &'static str) -> Response {
+fn options(mount: &Mount, request: &HeaderMap, methods: &'static str) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let h = response.headers_mut();
     cache_for_a_year(h);
@@ -212,14 +241,14 @@ fn options(app: &AppState, request: &HeaderMap, methods: &'static str) -> Respon
         HeaderValue::from(sockjs::ONE_YEAR_SECS),
     );
     cors(request, h);
-    cookie(app, request, h);
+    cookie(mount, request, h);
     response
 }
 
-fn info(app: &AppState, method: &Method, request: &HeaderMap) -> Response {
+fn info(mount: &Mount, method: &Method, request: &HeaderMap) -> Response {
     match *method {
         Method::GET => {
-            let c = &app.config.sockjs;
+            let c = &mount.config;
             let origins: Vec<&str> = c.origins.iter().map(String::as_str).collect();
             let entropy = entropy();
             let body = sockjs::info_json(c.websocket, c.cookie_needed, &origins, entropy);
@@ -229,8 +258,8 @@ fn info(app: &AppState, method: &Method, request: &HeaderMap) -> Response {
             cors(request, response.headers_mut());
             response
         }
-        Method::OPTIONS => options(app, request, "OPTIONS, GET"),
-        _ => method_not_allowed("OPTIONS, GET"),
+        Method::OPTIONS => options(mount, request, sockjs::INFO_ALLOW),
+        _ => method_not_allowed(sockjs::INFO_ALLOW),
     }
 }
 
@@ -244,14 +273,14 @@ fn entropy() -> u32 {
     RandomState::new().hash_one(nanos) as u32
 }
 
-fn iframe(app: &AppState, method: &Method, request: &HeaderMap) -> Response {
+fn iframe(mount: &Mount, method: &Method, request: &HeaderMap) -> Response {
     if method != Method::GET {
         return method_not_allowed("GET");
     }
-    let url = if app.config.sockjs.client_url.is_empty() {
-        format!("{}/sockjs.min.js", app.config.endpoint)
+    let url = if mount.config.client_url.is_empty() {
+        format!("{}/sockjs.min.js", mount.prefix)
     } else {
-        app.config.sockjs.client_url.clone()
+        mount.config.client_url.clone()
     };
     let html = sockjs::iframe_html(&url);
     let etag = sockjs::etag(&html);
@@ -273,7 +302,7 @@ fn iframe(app: &AppState, method: &Method, request: &HeaderMap) -> Response {
 }
 
 async fn transport_request(
-    app: Arc<AppState>,
+    mount: &Mount,
     remote: SocketAddr,
     request: Request,
     session: &str,
@@ -284,24 +313,24 @@ async fn transport_request(
         if method != Method::GET {
             return method_not_allowed("GET");
         }
-        if !app.config.sockjs.websocket {
+        if !mount.config.websocket {
             return not_found();
         }
-        let heartbeat = app.config.sockjs.heartbeat;
-        return upgrade(app, remote, request, Framing::SockJs { heartbeat }).await;
+        let heartbeat = mount.config.heartbeat;
+        return upgrade(mount, remote, request, Framing::SockJs { heartbeat }).await;
     }
     let headers = request.headers().clone();
     if method == Method::OPTIONS && transport.method() == "POST" {
-        return options(&app, &headers, "OPTIONS, POST");
+        return options(mount, &headers, "OPTIONS, POST");
     }
     if method.as_str() != transport.method() {
         return method_not_allowed(transport.method());
     }
-    let Some(registry) = app.sockjs.clone() else {
+    let Some(registry) = mount.registry.clone() else {
         return not_found();
     };
     let mut response = if transport.is_receiving() {
-        receiving(&app, registry, remote, request, session, transport)
+        receiving(mount, registry, remote, request, session, transport)
     } else {
         sending(registry, request, session, transport).await
     };
@@ -310,7 +339,7 @@ async fn transport_request(
         no_cache(h);
     }
     cors(&headers, h);
-    cookie(&app, &headers, h);
+    cookie(mount, &headers, h);
     response
 }
 
@@ -348,7 +377,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn receiving(
-    app: &AppState,
+    mount: &Mount,
     registry: Arc<Registry>,
     remote: SocketAddr,
     request: Request,
@@ -374,7 +403,7 @@ fn receiving(
             (content_type, body).into_response()
         }
         registry::Attached::Receiver(s, id) => {
-            let limit = app.config.sockjs.response_limit;
+            let limit = mount.config.response_limit;
             let stream = receive::body(registry, s, id, transport, callback, limit);
             (content_type, Body::from_stream(stream)).into_response()
         }

@@ -10,12 +10,13 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use parking_lot::Mutex;
-use stompbox_broker::{Broker, CloseStatus, ClosedBy, Outbound, Outbox, SessionOptions, Transport};
+use stompbox_broker::{CloseStatus, ClosedBy, Outbound, Outbox, Transport};
 use stompbox_closecode::codes;
 use stompbox_sockjs::{self as sockjs, Attach, Detach, ReceiverId, SessionConfig};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::time::{DelayQueue, delay_queue};
 
+use crate::endpoint::{Endpoint, Kind};
 use crate::pump::now;
 use crate::ws::to_text;
 
@@ -37,7 +38,7 @@ impl Outbox for SockOutbox {
 /// The mutable state of one SockJS session.
 pub(crate) struct Inner {
     pub(crate) sockjs: sockjs::Session,
-    pub(crate) stomp: stompbox_broker::Session,
+    pub(crate) endpoint: Box<dyn Endpoint>,
     /// Set once the STOMP session has ended (its event is out).
     pub(crate) ended: bool,
     scheduled: Option<Instant>,
@@ -53,7 +54,7 @@ impl Inner {
             self.ended = true;
             let status = CloseStatus::new(codes::SOCKJS_GO_AWAY, "Go away!", ClosedBy::Nobody)
                 .with_cause(format!("receiver-lost after {:.1} s", after.as_secs_f64()));
-            self.stomp.close(status, now);
+            self.endpoint.close(status, now);
         }
     }
 }
@@ -76,7 +77,7 @@ impl SockSession {
                     inner.sockjs.close(status.code, status.wire_reason());
                     if !inner.ended {
                         inner.ended = true;
-                        inner.stomp.close(status, now);
+                        inner.endpoint.close(status, now);
                     }
                 }
                 other if !inner.ended => inner.sockjs.push_message(to_text(&other)),
@@ -84,7 +85,7 @@ impl SockSession {
             }
         }
         // SockJS heartbeats are redundant while STOMP heart-beats flow (as in Spring).
-        let stomp_beats = inner.stomp.heartbeat_intervals().0.is_some();
+        let stomp_beats = inner.endpoint.has_own_heartbeats();
         inner.sockjs.set_heartbeat_enabled(!stomp_beats);
     }
 
@@ -92,7 +93,7 @@ impl SockSession {
     pub(crate) fn end(&self, inner: &mut Inner, status: CloseStatus, now: Instant) {
         if !inner.ended {
             inner.ended = true;
-            inner.stomp.close(status, now);
+            inner.endpoint.close(status, now);
         }
     }
 
@@ -102,7 +103,7 @@ impl SockSession {
         self.drain(&mut inner, now);
         let frame = inner.sockjs.poll_frame(receiver, now);
         if frame.as_deref().is_some_and(|f| f.starts_with('a')) {
-            inner.stomp.handle_sent(now);
+            inner.endpoint.handle_sent(now);
         }
         frame
     }
@@ -111,7 +112,7 @@ impl SockSession {
 /// All SockJS sessions of one endpoint.
 pub(crate) struct Registry {
     sessions: Mutex<HashMap<Arc<str>, Arc<SockSession>>>,
-    broker: Broker,
+    kind: Kind,
     config: SessionConfig,
     timers: mpsc::UnboundedSender<(Arc<str>, Instant)>,
 }
@@ -126,11 +127,11 @@ pub(crate) enum Attached {
 
 impl Registry {
     /// A registry and its timer task.
-    pub(crate) fn start(broker: Broker, config: SessionConfig) -> Arc<Registry> {
+    pub(crate) fn start(kind: Kind, config: SessionConfig) -> Arc<Registry> {
         let (timers, rx) = mpsc::unbounded_channel();
         let registry = Arc::new(Registry {
             sessions: Mutex::new(HashMap::new()),
-            broker,
+            kind,
             config,
             timers,
         });
@@ -157,21 +158,15 @@ impl Registry {
                 Some(s) => s.clone(),
                 None => {
                     let outbox = Arc::new(SockOutbox::default());
-                    let stomp = self.broker.open_session(
-                        SessionOptions {
-                            id: Some(id.to_string()),
-                            transport: Transport::SockJs,
-                            remote: Some(remote),
-                        },
-                        outbox.clone(),
-                        now,
-                    );
+                    let endpoint =
+                        self.kind
+                            .open(Some(id), Transport::SockJs, remote, outbox.clone(), now);
                     let session = Arc::new(SockSession {
                         id: Arc::from(id),
                         outbox,
                         inner: Mutex::new(Inner {
                             sockjs: sockjs::Session::new(self.config, now),
-                            stomp,
+                            endpoint,
                             ended: false,
                             scheduled: None,
                             detached_at: None,
@@ -224,9 +219,9 @@ impl Registry {
         let now = now();
         {
             let mut inner = session.inner.lock();
-            inner.stomp.handle_data(&[], now);
+            inner.endpoint.handle_activity(now);
             for m in messages {
-                inner.stomp.handle_data(m.as_bytes(), now);
+                inner.endpoint.handle_data(m.as_bytes(), now);
             }
             session.drain(&mut inner, now);
         }
@@ -236,7 +231,7 @@ impl Registry {
     /// Tells the timer task this session's next deadline, if it moved.
     pub(crate) fn reschedule(&self, session: &Arc<SockSession>) {
         let mut inner = session.inner.lock();
-        let next = match (inner.sockjs.poll_timeout(), inner.stomp.poll_timeout()) {
+        let next = match (inner.sockjs.poll_timeout(), inner.endpoint.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -255,8 +250,8 @@ impl Registry {
         let finished = {
             let mut inner = session.inner.lock();
             inner.scheduled = None;
-            if inner.stomp.poll_timeout().is_some_and(|t| t <= now) {
-                inner.stomp.handle_timeout(now);
+            if inner.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+                inner.endpoint.handle_timeout(now);
             }
             session.drain(&mut inner, now);
             let expired = inner.sockjs.handle_timeout(now);
