@@ -15,7 +15,7 @@ mod tcp;
 mod testserver;
 mod ws;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,35 +153,55 @@ impl Server {
         let tcp_task = self
             .tcp
             .map(|listener| tokio::spawn(tcp::accept_loop(listener, app.clone())));
-        let (kind_tx, kind_rx) = tokio::sync::oneshot::channel();
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel();
         let stop = app.stop_accepting.clone();
+        let closing = app.clone();
         let serve = axum::serve(
             self.http,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
             let kind = shutdown.await;
-            let _ = kind_tx.send(kind);
             stop.cancel();
+            // Close sessions first: streaming SockJS responses only end when their session does,
+            // and graceful shutdown waits for them.
+            let (code, reason) = match kind {
+                Shutdown::GoingAway => (
+                    stompbox_closecode::codes::GOING_AWAY,
+                    "server shutting down",
+                ),
+                Shutdown::Restart => (
+                    stompbox_closecode::codes::SERVICE_RESTART,
+                    "server restarting",
+                ),
+            };
+            closing.broker.close_all(code, reason);
+            if let Some(registry) = &closing.sockjs {
+                registry.close_all(code, reason);
+            }
+            let _ = signalled_tx.send(());
         });
-        serve.await?;
+        let mut serve_task = tokio::spawn(serve.into_future());
+        tokio::select! {
+            result = &mut serve_task => {
+                // The server stopped without being asked: an I/O error.
+                return match result {
+                    Ok(r) => r.map_err(ServerError::Io),
+                    Err(e) => Err(ServerError::Io(std::io::Error::other(e))),
+                };
+            }
+            _ = signalled_rx => {}
+        }
+        match tokio::time::timeout(SHUTDOWN_DEADLINE, &mut serve_task).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(e)) => return Err(ServerError::Io(std::io::Error::other(e))),
+            Err(_) => {
+                tracing::warn!("shutdown deadline passed with HTTP requests still open");
+                serve_task.abort();
+            }
+        }
         if let Some(task) = tcp_task {
             let _ = task.await;
-        }
-        let kind = kind_rx.await.unwrap_or(Shutdown::GoingAway);
-        let (code, reason) = match kind {
-            Shutdown::GoingAway => (
-                stompbox_closecode::codes::GOING_AWAY,
-                "server shutting down",
-            ),
-            Shutdown::Restart => (
-                stompbox_closecode::codes::SERVICE_RESTART,
-                "server restarting",
-            ),
-        };
-        app.broker.close_all(code, reason);
-        if let Some(registry) = &app.sockjs {
-            registry.close_all(code, reason);
         }
         app.tracker.close();
         if tokio::time::timeout(SHUTDOWN_DEADLINE, app.tracker.wait())
