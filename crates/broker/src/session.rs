@@ -99,6 +99,27 @@ impl Session {
         outbox: Arc<dyn Outbox>,
         now: Instant,
     ) -> Session {
+        // Registered from the start, so that `close_all` reaches sessions still before CONNECT.
+        // An id already in use (a transport-chosen one, e.g. from a SockJS URL) is replaced:
+        // two sessions must never share routing state.
+        let id = {
+            let mut state = broker.inner.state.lock();
+            let id = if state.sessions.contains_key(&id) {
+                Arc::from(broker.new_session_id())
+            } else {
+                id
+            };
+            state.sessions.insert(
+                id.clone(),
+                SessionEntry {
+                    outbox: outbox.clone(),
+                    subs: HashMap::new(),
+                    unacked: Default::default(),
+                    next_ack: 1,
+                },
+            );
+            id
+        };
         let opened_at = SystemTime::now();
         broker.inner.stats.opened(SessionSummary {
             id: id.clone(),
@@ -109,16 +130,6 @@ impl Session {
             version: None,
             subscriptions: 0,
         });
-        // Registered from the start, so that `close_all` reaches sessions still before CONNECT.
-        broker.inner.state.lock().sessions.insert(
-            id.clone(),
-            SessionEntry {
-                outbox: outbox.clone(),
-                subs: HashMap::new(),
-                unacked: Default::default(),
-                next_ack: 1,
-            },
-        );
         let decoder = Decoder::new(broker.config().limits);
         Session {
             broker,

@@ -588,3 +588,26 @@ fn frames_split_across_reads_and_batched_in_one_read_both_work() {
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[1].header("receipt-id"), Some("r"));
 }
+
+#[test]
+fn a_transport_chosen_id_already_in_use_is_replaced_so_sessions_never_share_state() {
+    let b = broker();
+    let t0 = Instant::now();
+    let open = |id: &str| {
+        b.open_session(
+            SessionOptions {
+                id: Some(id.to_string()),
+                transport: Transport::SockJs,
+                remote: None,
+            },
+            Arc::new(MemoryOutbox::new()),
+            t0,
+        )
+    };
+    let first = open("same");
+    let second = open("same");
+    assert_eq!(first.id(), "same");
+    assert_ne!(second.id(), "same");
+    drop(first);
+    assert_eq!(b.stats().routed_sessions, 1, "closing one leaves the other");
+}

@@ -200,13 +200,16 @@ impl Conn<'_> {
                         }
                     }
                     Err(error) => {
-                        let status = CloseStatus::new(
-                            codes::PROTOCOL_ERROR,
-                            error.to_string(),
-                            ClosedBy::Server,
+                        // The SockJS protocol wants the connection dropped at once, without
+                        // a close frame; the event still says who did it and why.
+                        return Some(
+                            CloseStatus::new(
+                                codes::PROTOCOL_ERROR,
+                                error.to_string(),
+                                ClosedBy::Server,
+                            )
+                            .with_cause("broken JSON from the client: connection dropped"),
                         );
-                        self.close_handshake(&status).await;
-                        return Some(status);
                     }
                 }
             }

@@ -41,6 +41,7 @@ pub(crate) fn routes(mount: Arc<Mount>) -> Router {
     let prefix = mount.prefix.clone();
     Router::new()
         .route(&prefix, any(root))
+        .route(&format!("{prefix}/"), any(root))
         .route(&format!("{prefix}/{{*rest}}"), any(dispatch))
         .with_state(mount)
 }
@@ -123,6 +124,20 @@ async fn upgrade(
     request: Request,
     framing: Framing,
 ) -> Response {
+    // The SockJS suites expect these two refusals word for word.
+    let headers = request.headers();
+    if !is_upgrade(headers) {
+        return bad_request(sockjs::WEBSOCKET_UPGRADE_ONLY);
+    }
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if !connection_upgrade {
+        return bad_request(sockjs::WEBSOCKET_CONNECTION_UPGRADE);
+    }
     let (mut parts, _body) = request.into_parts();
     match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => ws::accept(
@@ -151,13 +166,9 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not found\n").into_response()
 }
 
+/// 405 with `Allow`, and no body or content type (SockJS `verify405`).
 fn method_not_allowed(allow: &'static str) -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        [(header::ALLOW, allow)],
-        "Method not allowed\n",
-    )
-        .into_response()
+    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, allow)]).into_response()
 }
 
 fn javascript(body: &'static [u8]) -> Response {
@@ -451,6 +462,15 @@ async fn sending(
         )
             .into_response(),
     }
+}
+
+fn bad_request(body: &'static str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, sockjs::CONTENT_TYPE_PLAIN)],
+        body,
+    )
+        .into_response()
 }
 
 fn error_500(body: &str) -> Response {

@@ -257,9 +257,10 @@ impl Registry {
             let expired = inner.sockjs.handle_timeout(now);
             match expired {
                 Some(sockjs::Expiry::Expired { after }) => {
+                    // Forgotten at once, as sockjs-node does: a later request with this id
+                    // starts a new session.
                     inner.end_receiver_lost(after, now);
-                    // Keep answering `Go away!` until the session is finished.
-                    false
+                    true
                 }
                 Some(sockjs::Expiry::Finished) => {
                     // E.g. an interrupted receiver that never came back.
