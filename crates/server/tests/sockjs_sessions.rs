@@ -534,3 +534,36 @@ async fn shutdown_ends_an_open_streaming_receiver_with_1001_and_does_not_hang() 
         .expect("the server stops although a stream was open")
         .unwrap();
 }
+
+// ---- Origins -----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_configured_origins_list_refuses_other_browser_origins_with_403() {
+    let server = start_with(|c| c.sockjs.origins = vec!["app.example.com:443".into()]).await;
+    let id = sid();
+    let refused = http::request(
+        server.addr,
+        "POST",
+        &url(&id, "xhr"),
+        &[("Origin", "https://evil.example")],
+        b"",
+    )
+    .await;
+    assert_eq!(refused.status(), 403, "{refused:?}");
+    assert!(refused.text().contains("sockjs.origins"), "{refused:?}");
+    let allowed = http::request(
+        server.addr,
+        "POST",
+        &url(&id, "xhr"),
+        &[("Origin", "https://app.example.com")],
+        b"",
+    )
+    .await;
+    assert_eq!(allowed.text(), "o\n");
+    let info = http::get(server.addr, "/test-ws/info").await;
+    assert!(
+        info.text()
+            .contains("\"origins\":[\"app.example.com:443\"]"),
+        "{info:?}"
+    );
+}

@@ -35,6 +35,7 @@
 
 mod frame;
 mod info;
+mod origin;
 mod payload;
 mod route;
 mod session;
@@ -45,6 +46,7 @@ pub use info::{
     CACHE_NO, CACHE_YEAR, CONTENT_TYPE_HTML, CONTENT_TYPE_JSON, CONTENT_TYPE_PLAIN, GREETING,
     INFO_ALLOW, ONE_YEAR_SECS, etag, iframe_html, info_json,
 };
+pub use origin::is_origin_allowed;
 pub use payload::{PayloadError, parse_jsonp_send, parse_send_body, parse_websocket_message};
 pub use route::{Route, route};
 pub use session::{

@@ -90,6 +90,19 @@ async fn dispatch(
             not_found()
         };
     }
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let patterns: Vec<&str> = mount.config.origins.iter().map(String::as_str).collect();
+    if !sockjs::is_origin_allowed(origin, &patterns) {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, sockjs::CONTENT_TYPE_PLAIN)],
+            "Origin not allowed (see sockjs.origins)\n",
+        )
+            .into_response();
+    }
     match sockjs::route(rest) {
         Route::Greeting => greeting(request.method()),
         Route::Info => info(&mount, request.method(), request.headers()),
