@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::endpoint::Kind;
-use crate::{AppState, sockjs};
+use crate::{AppState, api, assets, sockjs};
 
 pub(crate) fn router(app: Arc<AppState>) -> Router {
     let mount = Arc::new(sockjs::Mount {
@@ -23,7 +23,11 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .route("/api/sessions", get(api::sessions))
+        .route("/api/closes", get(api::closes))
+        .route("/api/closecodes/{code}", get(api::closecode))
         .with_state(app)
+        .merge(assets::routes())
         .merge(sockjs::routes(mount))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
 }

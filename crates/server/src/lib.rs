@@ -6,6 +6,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod api;
+mod assets;
 mod config;
 mod endpoint;
 mod http;
@@ -36,6 +38,8 @@ pub(crate) struct AppState {
     pub(crate) config: ServerConfig,
     pub(crate) tracker: TaskTracker,
     pub(crate) stop_accepting: CancellationToken,
+    /// Recent session closes for `/api/closes`.
+    pub(crate) closes: Arc<api::RecentCloses>,
     /// SockJS sessions over HTTP transports (`None` when SockJS is off).
     pub(crate) sockjs: Option<Arc<sockjs::Registry>>,
 }
@@ -114,8 +118,12 @@ impl Server {
                 },
             )
         });
+        let closes = Arc::new(api::RecentCloses::default());
+        let recorder = closes.clone();
+        broker.add_listener(move |event| recorder.record(event));
         Ok(Server {
             app: Arc::new(AppState {
+                closes,
                 sockjs,
                 broker,
                 config,

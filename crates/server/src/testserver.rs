@@ -37,6 +37,7 @@ impl SockJsTestServer {
             tracker: TaskTracker::new(),
             stop_accepting: CancellationToken::new(),
             sockjs: None,
+            closes: Default::default(),
         });
         Ok(SockJsTestServer { listener, app })
     }

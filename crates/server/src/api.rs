@@ -1,0 +1,146 @@
+//! The small JSON API behind the console page: live sessions, recent closes, and the close-code
+//! registry. Read-only.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use stompbox_broker::{ClosedBy, EventKind, SessionEvent};
+use stompbox_closecode::{Lang, lookup, parse_code};
+
+use crate::AppState;
+
+/// How many closes `/api/closes` remembers.
+const REMEMBERED_CLOSES: usize = 1000;
+
+/// The most recent session closes, newest last; fed by a broker listener.
+#[derive(Default)]
+pub(crate) struct RecentCloses {
+    closes: Mutex<VecDeque<Value>>,
+}
+
+impl RecentCloses {
+    /// Records a disconnect event (other events are ignored).
+    pub(crate) fn record(&self, event: &SessionEvent) {
+        let EventKind::Disconnect { duration, status } = &event.kind else {
+            return;
+        };
+        let record = json!({
+            "id": &*event.session_id,
+            "user": event.user.as_deref(),
+            "transport": event.transport.as_str(),
+            "remote": event.remote.map(|r| r.to_string()),
+            "closedAt": timestamp(event.time),
+            "durationMs": u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            "code": status.code,
+            "reason": status.reason,
+            "closedBy": closed_by(status.closed_by),
+            "cause": status.cause,
+        });
+        let mut closes = self.closes.lock();
+        if closes.len() == REMEMBERED_CLOSES {
+            closes.pop_front();
+        }
+        closes.push_back(record);
+    }
+
+    fn newest(&self, limit: usize) -> Vec<Value> {
+        self.closes
+            .lock()
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+fn closed_by(by: ClosedBy) -> &'static str {
+    match by {
+        ClosedBy::Client => "client",
+        ClosedBy::Server => "server",
+        ClosedBy::Nobody => "none",
+    }
+}
+
+fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+pub(crate) async fn sessions(State(app): State<Arc<AppState>>) -> Json<Value> {
+    let sessions: Vec<Value> = app
+        .broker
+        .sessions()
+        .into_iter()
+        .map(|s| {
+            json!({
+                "id": &*s.id,
+                "user": s.user.as_deref(),
+                "transport": s.transport.as_str(),
+                "remote": s.remote.map(|r| r.to_string()),
+                "openedAt": timestamp(s.opened_at),
+                "version": s.version.map(|v| v.as_str()),
+                "subscriptions": s.subscriptions,
+            })
+        })
+        .collect();
+    Json(json!({ "sessions": sessions }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Limit {
+    limit: Option<usize>,
+}
+
+pub(crate) async fn closes(
+    State(app): State<Arc<AppState>>,
+    Query(query): Query<Limit>,
+) -> Json<Value> {
+    let limit = query.limit.unwrap_or(100).min(REMEMBERED_CLOSES);
+    Json(json!({ "closes": app.closes.newest(limit) }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LangQuery {
+    lang: Option<String>,
+}
+
+pub(crate) async fn closecode(
+    Path(code): Path<String>,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let bad = |message: String| (StatusCode::BAD_REQUEST, Json(json!({ "error": message })));
+    let lang = match query.lang.as_deref().map(str::parse::<Lang>) {
+        None => Lang::En,
+        Some(Ok(lang)) => lang,
+        Some(Err(e)) => return bad(format!("lang: {e}")).into_response(),
+    };
+    let code = match parse_code(&code) {
+        Ok(code) => code,
+        Err(e) => return bad(e.to_string()).into_response(),
+    };
+    let Some(entry) = lookup(code) else {
+        return bad(format!("{code} is not in the registry")).into_response();
+    };
+    let text = entry.text(lang);
+    Json(json!({
+        "code": code,
+        "name": entry.name,
+        "constant": entry.constant,
+        "range": entry.is_range().then(|| format!("{}-{}", entry.lo, entry.hi)),
+        "sender": entry.sender.label(lang),
+        "onWire": stompbox_closecode::is_valid_on_wire(code),
+        "meaning": text.meaning,
+        "causes": text.causes,
+        "fixes": text.fixes,
+        "notes": entry.notes(lang),
+    }))
+    .into_response()
+}
