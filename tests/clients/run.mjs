@@ -10,17 +10,14 @@
 // STOMPBOX_TEST_VERBOSE=1 echoes the server's stderr.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import http from 'node:http';
 import { createRequire } from 'node:module';
-import net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
+
+import { Server, activateConnected, inbox, installWatchdog, sleep, within } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 // The legacy package's entry point returns the `Stomp` object (`Stomp.over`, `Stomp.client`).
@@ -30,205 +27,9 @@ const LegacyStomp = require('stompjs');
 // global WebSocket, so give it the `ws` one (what the library's docs recommend for Node).
 Object.assign(globalThis, { WebSocket });
 
-const BIN =
-  process.env.STOMPBOX_BIN ??
-  fileURLToPath(new URL('../../target/release/stompbox', import.meta.url));
-const VERBOSE = process.env.STOMPBOX_TEST_VERBOSE === '1';
 const TEST_TIMEOUT_MS = 20_000;
 
-// ---------------------------------------------------------------------------------------------
-// Helpers: time, ports, the server process, its log.
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects with `what` when `promise` has not settled within `ms`. */
-function within(ms, what, promise) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A free loopback port: bind port 0, read it, close. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function httpGet(url, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('http timeout')));
-    req.on('error', reject);
-  });
-}
-
-const ANSI = /\x1b\[[0-9;]*m/g;
-
-/** Parses `key=value key="quoted value"` pairs of a `session closed:` log line. */
-function parseFields(text) {
-  const fields = {};
-  for (const m of text.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
-    let v = m[2];
-    if (v.startsWith('"')) v = JSON.parse(v);
-    fields[m[1]] = v;
-  }
-  return fields;
-}
-
-const servers = new Set();
-
-/** The server's environment: ours minus STOMPBOX_* settings, so only the flags here count. */
-function serverEnv() {
-  const env = { NO_COLOR: '1' };
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('STOMPBOX_') && k !== 'RUST_LOG') env[k] = v;
-  }
-  return env;
-}
-
-class Server {
-  constructor(extraArgs = []) {
-    this.extraArgs = extraArgs;
-    this.log = '';
-    this.waiters = new Set();
-  }
-
-  async start() {
-    assert.ok(existsSync(BIN), `server binary not found at ${BIN}; run cargo build --release -p stompbox`);
-    this.port = await freePort();
-    this.url = `ws://127.0.0.1:${this.port}/test-ws`;
-    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, ...this.extraArgs];
-    this.child = spawn(BIN, args, {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: serverEnv(),
-    });
-    servers.add(this);
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exitStatus = { code, signal };
-        resolve(this.exitStatus);
-      });
-    });
-    this.child.stderr.setEncoding('utf8');
-    this.child.stderr.on('data', (chunk) => {
-      this.log += chunk.replace(ANSI, '');
-      if (VERBOSE) process.stderr.write(`[stompbox:${this.port}] ${chunk}`);
-      for (const w of this.waiters) w();
-    });
-    // Ready when /healthz answers `ok` (at most 15 s).
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (this.exitStatus) {
-        throw new Error(`stompbox exited early (${JSON.stringify(this.exitStatus)}):\n${this.log}`);
-      }
-      try {
-        const res = await httpGet(`http://127.0.0.1:${this.port}/healthz`, 1000);
-        if (res.status === 200 && res.body.trim() === 'ok') break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`stompbox not healthy within 15 s on port ${this.port}:\n${this.log}`);
-      }
-      await sleep(100);
-    }
-  }
-
-  /** The parsed `session closed:` line for `sessionId`, waiting at most `ms`. */
-  async sessionClosed(sessionId, ms = 5000) {
-    const find = () => {
-      for (const line of this.log.split('\n')) {
-        const i = line.indexOf('session closed:');
-        if (i < 0) continue;
-        const fields = parseFields(line.slice(i + 'session closed:'.length));
-        if (fields.sessionId === sessionId) return { line: line.slice(i), fields };
-      }
-      return undefined;
-    };
-    const found = find();
-    if (found) return found;
-    let waiter;
-    try {
-      return await within(
-        ms,
-        `"session closed" log line for sessionId=${sessionId}\n--- server log tail ---\n${this.tail()}`,
-        new Promise((resolve) => {
-          waiter = () => {
-            const f = find();
-            if (f) resolve(f);
-          };
-          this.waiters.add(waiter);
-        }),
-      );
-    } finally {
-      this.waiters.delete(waiter);
-    }
-  }
-
-  /** Fails if a `session closed:` line for `sessionId` appears. */
-  assertStillOpen(sessionId) {
-    const line = this.log
-      .split('\n')
-      .find((l) => l.includes('session closed:') && l.includes(`sessionId=${sessionId} `));
-    assert.equal(line, undefined, `session ${sessionId} was closed by the server: ${line}`);
-  }
-
-  tail(lines = 30) {
-    return this.log.split('\n').slice(-lines).join('\n');
-  }
-
-  async stop() {
-    servers.delete(this);
-    if (!this.child || this.exitStatus) return;
-    this.child.kill('SIGTERM');
-    const stopped = await within(5000, 'stompbox exit after SIGTERM', this.exited).catch(() => undefined);
-    if (!stopped) {
-      this.child.kill('SIGKILL');
-      await within(2000, 'stompbox exit after SIGKILL', this.exited).catch(() => {});
-    }
-  }
-}
-
-// Last resort: never leave a server behind, whatever happens to this process.
-function killAllSync() {
-  for (const s of servers) {
-    try {
-      s.child?.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-process.on('exit', killAllSync);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    killAllSync();
-    process.exit(130);
-  });
-}
-// If something keeps the event loop alive after the tests, do not hang CI.
-const watchdog = setTimeout(() => {
-  console.error('run.mjs: watchdog fired after 240 s; killing the server and exiting');
-  killAllSync();
-  process.exit(1);
-}, 240_000);
-watchdog.unref();
+installWatchdog('run.mjs', 240_000);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: clients.
@@ -250,28 +51,8 @@ async function stompjs7(url, { login = 'anon', ...config } = {}) {
     debug: () => {},
     ...config,
   });
-  client.errors = [];
-  client.closes = [];
   openClients.add(client);
-  const connected = await within(
-    8000,
-    `@stomp/stompjs CONNECTED from ${url}`,
-    new Promise((resolve, reject) => {
-      client.onConnect = resolve;
-      client.onStompError = (frame) => {
-        client.errors.push(frame);
-        reject(new Error(`STOMP ERROR: ${frame.headers.message} ${frame.body}`));
-      };
-      client.onWebSocketClose = (evt) => {
-        client.closes.push(evt);
-        reject(new Error(`WebSocket closed before CONNECTED: code=${evt.code} reason=${evt.reason}`));
-      };
-      client.activate();
-    }),
-  );
-  // After CONNECTED, record (do not throw from) later errors and closes; tests assert on them.
-  client.onStompError = (frame) => client.errors.push(frame);
-  client.onWebSocketClose = (evt) => client.closes.push(evt);
+  const connected = await activateConnected(client, 8000, `@stomp/stompjs CONNECTED from ${url}`, 'WebSocket');
   return { client, connected };
 }
 
@@ -298,29 +79,6 @@ async function subscribed(client, destination, onMessage, headers = {}) {
     `SUBSCRIBE ${destination}`,
   );
   return sub;
-}
-
-/** A queue of incoming messages with a bounded `next()`. */
-function inbox() {
-  const items = [];
-  const waiting = [];
-  return {
-    items,
-    push(msg) {
-      items.push(msg);
-      const w = waiting.shift();
-      if (w) w();
-    },
-    async next(ms, what) {
-      const deadline = Date.now() + ms;
-      while (items.length === 0) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-        await within(left, what, new Promise((resolve) => waiting.push(resolve))).catch(() => {});
-      }
-      return items.shift();
-    },
-  };
 }
 
 /** Raw `ws` socket: opens, sends CONNECT, resolves with the socket and the CONNECTED text. */
