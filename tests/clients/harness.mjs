@@ -263,6 +263,8 @@ export function killAllSync() {
     }
   }
 }
+// A closed stdout (e.g. piped into head) must not kill the process before its exit handler runs.
+process.stdout.on('error', () => {});
 process.on('exit', killAllSync);
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {

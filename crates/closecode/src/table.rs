@@ -197,7 +197,7 @@ pub const REGISTRY: &[Entry] = &[
                  tunnel.",
                 "The peer sent a close code that may not be used on the wire (0–999, 1004–1006, \
                  1015, 1016–2999, 5000 and up); tungstenite replaces it with 1002 \"Protocol \
-                 violation\", and tungstenite 0.30 still does so for 1014.",
+                 violation\", and tungstenite 0.29 (the version stompbox uses) still does so for 1014.",
                 "SockJS \"Connection interrupted\": the HTTP request receiving for an \
                  xhr-streaming, xhr-polling or eventsource session was aborted (network blip, \
                  proxy timeout, page closed mid-request), and the server marked the session \
@@ -865,7 +865,7 @@ pub const REGISTRY: &[Entry] = &[
         notes_en: "Older close-code tables — older copies of MDN and the blog posts that \
                    copied them, such as the widely shared Chinese write-up on reproducing 1006 \
                    behind nginx — list 1014 as reserved for future use. IANA has since assigned \
-                   it \"Bad Gateway\", and Netty and Node ws accept it. tungstenite 0.30 still \
+                   it \"Bad Gateway\", and Netty and Node ws accept it. tungstenite 0.29 (the version stompbox uses) still \
                    treats 1014 as invalid: it answers a Close carrying 1014 with 1002 \"Protocol \
                    violation\" and hands 1002 to the application.",
         notes_zh: "较早的关闭码表格——旧版 MDN 以及转抄它的博客文章，例如流传很广的那篇\

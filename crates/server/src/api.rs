@@ -94,17 +94,39 @@ pub(crate) async fn sessions(State(app): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({ "sessions": sessions }))
 }
 
-#[derive(Deserialize)]
-pub(crate) struct Limit {
-    limit: Option<usize>,
-}
-
 pub(crate) async fn closes(
     State(app): State<Arc<AppState>>,
-    Query(query): Query<Limit>,
-) -> Json<Value> {
-    let limit = query.limit.unwrap_or(100).min(REMEMBERED_CLOSES);
-    Json(json!({ "closes": app.closes.newest(limit) }))
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(n)) => n.min(REMEMBERED_CLOSES),
+        Some(Err(_)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": "limit: expected a whole number 0-1000" })),
+            )
+                .into_response();
+        }
+    };
+    Json(json!({ "closes": app.closes.newest(limit) })).into_response()
+}
+
+/// `/api/info`: what a client page needs to know about this server instance.
+pub(crate) async fn info(State(app): State<Arc<AppState>>) -> Json<Value> {
+    let c = &app.config;
+    Json(json!({
+        "server": concat!("stompbox/", env!("CARGO_PKG_VERSION")),
+        "endpoint": c.endpoint,
+        "startedAt": timestamp(app.started_at),
+        "instance": app.instance,
+        "heartBeat": c.stomp.heart_beat,
+        "sockjs": {
+            "enabled": c.sockjs.enabled,
+            "heartbeatMs": u64::try_from(c.sockjs.heartbeat.as_millis()).unwrap_or(u64::MAX),
+            "disconnectDelayMs": u64::try_from(c.sockjs.disconnect_delay.as_millis()).unwrap_or(u64::MAX),
+        },
+    }))
 }
 
 #[derive(Deserialize)]

@@ -23,6 +23,7 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .route("/api/info", get(api::info))
         .route("/api/sessions", get(api::sessions))
         .route("/api/closes", get(api::closes))
         .route("/api/closecodes/{code}", get(api::closecode))

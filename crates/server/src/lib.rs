@@ -38,6 +38,9 @@ pub(crate) struct AppState {
     pub(crate) config: ServerConfig,
     pub(crate) tracker: TaskTracker,
     pub(crate) stop_accepting: CancellationToken,
+    /// When this server started, and a random id telling restarts apart (`/api/info`).
+    pub(crate) started_at: std::time::SystemTime,
+    pub(crate) instance: String,
     /// Recent session closes for `/api/closes`.
     pub(crate) closes: Arc<api::RecentCloses>,
     /// SockJS sessions over HTTP transports (`None` when SockJS is off).
@@ -123,6 +126,8 @@ impl Server {
         broker.add_listener(move |event| recorder.record(event));
         Ok(Server {
             app: Arc::new(AppState {
+                started_at: std::time::SystemTime::now(),
+                instance: instance_id(),
                 closes,
                 sockjs,
                 broker,
@@ -190,23 +195,27 @@ impl Server {
             let _ = signalled_tx.send(());
         });
         let mut serve_task = tokio::spawn(serve.into_future());
-        tokio::select! {
-            result = &mut serve_task => {
-                // The server stopped without being asked: an I/O error.
-                return match result {
-                    Ok(r) => r.map_err(ServerError::Io),
-                    Err(e) => Err(ServerError::Io(std::io::Error::other(e))),
-                };
-            }
-            _ = signalled_rx => {}
-        }
-        match tokio::time::timeout(SHUTDOWN_DEADLINE, &mut serve_task).await {
-            Ok(Ok(result)) => result?,
-            Ok(Err(e)) => return Err(ServerError::Io(std::io::Error::other(e))),
-            Err(_) => {
-                tracing::warn!("shutdown deadline passed with HTTP requests still open");
-                serve_task.abort();
-            }
+        let stopped_early = tokio::select! {
+            biased;
+            _ = signalled_rx => None,
+            result = &mut serve_task => Some(result),
+        };
+        let served = match stopped_early {
+            // Asked to stop: give open HTTP requests (SockJS streams) until the deadline.
+            None => match tokio::time::timeout(SHUTDOWN_DEADLINE, &mut serve_task).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("shutdown deadline passed with HTTP requests still open");
+                    serve_task.abort();
+                    Ok(Ok(()))
+                }
+            },
+            Some(result) => result,
+        };
+        // A graceful stop returns Ok after the signal; anything else is an I/O failure.
+        match served {
+            Ok(result) => result.map_err(ServerError::Io)?,
+            Err(e) => return Err(ServerError::Io(std::io::Error::other(e))),
         }
         if let Some(task) = tcp_task {
             let _ = task.await;
@@ -220,6 +229,12 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// A random id for this server instance.
+pub(crate) fn instance_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    format!("{:016x}", RandomState::new().hash_one(std::process::id()))
 }
 
 /// The README's Rust examples compile as doctests.

@@ -38,6 +38,8 @@ impl SockJsTestServer {
             stop_accepting: CancellationToken::new(),
             sockjs: None,
             closes: Default::default(),
+            started_at: std::time::SystemTime::now(),
+            instance: crate::instance_id(),
         });
         Ok(SockJsTestServer { listener, app })
     }

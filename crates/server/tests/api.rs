@@ -90,3 +90,17 @@ async fn the_console_the_seed_page_and_the_libraries_are_served_by_the_server() 
     let lib = http::get(server.addr, "/lib/sockjs.min.js").await;
     assert!(lib.text().contains("SockJS"));
 }
+
+#[tokio::test]
+async fn api_info_names_the_endpoint_and_the_instance_and_bad_limits_get_json_errors() {
+    let server = TestServer::start().await;
+    let v = json(&http::get(server.addr, "/api/info").await);
+    assert_eq!(v["endpoint"], "/test-ws");
+    assert_eq!(v["sockjs"]["heartbeatMs"], 25_000);
+    assert!(v["instance"].as_str().unwrap().len() == 16);
+    for bad in ["/api/closes?limit=abc", "/api/closes?limit=-1"] {
+        let r = http::get(server.addr, bad).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(json(&r)["error"].as_str().unwrap().contains("limit"));
+    }
+}
