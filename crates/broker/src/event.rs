@@ -154,6 +154,11 @@ pub enum EventKind {
     Disconnect {
         /// How long the session lived.
         duration: Duration,
+        /// How long the server had sent the peer nothing when it ended (what an idle timeout
+        /// like nginx's `proxy_read_timeout` measures).
+        server_idle: Duration,
+        /// How long the peer had sent nothing when it ended.
+        client_idle: Duration,
         /// Code, reason, and who closed.
         status: CloseStatus,
     },
@@ -211,14 +216,21 @@ impl fmt::Display for SessionEvent {
             | EventKind::Unsubscribe { id, destination } => {
                 write!(f, " id={id} destination={destination}")
             }
-            EventKind::Disconnect { duration, status } => {
+            EventKind::Disconnect {
+                duration,
+                status,
+                server_idle,
+                client_idle,
+            } => {
                 write!(
                     f,
-                    " duration={:.2}s code={} reason={:?} closedBy={}",
+                    " duration={:.2}s code={} reason={:?} closedBy={} serverIdle={:.2}s clientIdle={:.2}s",
                     duration.as_secs_f64(),
                     status.code,
                     status.reason,
-                    status.closed_by
+                    status.closed_by,
+                    server_idle.as_secs_f64(),
+                    client_idle.as_secs_f64()
                 )?;
                 match &status.cause {
                     Some(cause) => write!(f, " cause={cause:?}"),
@@ -283,12 +295,14 @@ mod tests {
             time: SystemTime::UNIX_EPOCH,
             kind: EventKind::Disconnect {
                 duration: Duration::from_millis(10_020),
+                server_idle: Duration::from_millis(10_010),
+                client_idle: Duration::from_millis(10_020),
                 status: CloseStatus::abnormal(),
             },
         };
         assert_eq!(
             event.to_string(),
-            "session closed: sessionId=3f2a user=- transport=websocket duration=10.02s code=1006 reason=\"\" closedBy=none(abnormal)"
+            "session closed: sessionId=3f2a user=- transport=websocket duration=10.02s code=1006 reason=\"\" closedBy=none(abnormal) serverIdle=10.01s clientIdle=10.02s"
         );
     }
 

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod analytics;
 mod app;
 mod auth;
 mod config;
@@ -28,6 +29,7 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 
+pub use analytics::{CloseAnalytics, DETECTION_THRESHOLD, IDLE_BUCKETS, IdleTimeoutFinding};
 pub use app::{AppHandler, AppReply, AppRequest, hello_handler};
 pub use auth::{AllowAll, Authenticator, ConnectRequest};
 pub use config::BrokerConfig;

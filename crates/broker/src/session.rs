@@ -279,7 +279,12 @@ impl Session {
         self.transactions.clear();
         self.broker.inner.state.lock().remove_session(&self.id);
         let duration = now.saturating_duration_since(self.opened);
-        self.emit(EventKind::Disconnect { duration, status });
+        self.emit(EventKind::Disconnect {
+            duration,
+            status,
+            server_idle: now.saturating_duration_since(self.last_sent),
+            client_idle: now.saturating_duration_since(self.last_received),
+        });
     }
 
     fn emit(&self, kind: EventKind) {

@@ -441,6 +441,10 @@ pub const REGISTRY: &[Entry] = &[
                  timeout tunnel 1h.",
                 "Measure the real idle timeout between client and server with `stompbox probe` \
                  instead of guessing which box in the path cuts the connection.",
+                "Let the server tell you: stompbox logs `serverIdle=` on every `session closed` \
+                 line, warns when several 1006s follow the same server silence (\"an idle \
+                 timeout of about 60 s lies between clients and this server\"), and \
+                 `stompbox stats` and /metrics show the histogram of those silences.",
                 "Check the handshake: in devtools the WebSocket request must end in 101 \
                  Switching Protocols; the access log of each proxy shows what it returned \
                  instead.",
@@ -482,6 +486,10 @@ pub const REGISTRY: &[Entry] = &[
                  proxy_send_timeout）、ALB 的空闲超时属性、HAProxy 的 timeout tunnel 1h。",
                 "用 `stompbox probe` 实测客户端到服务端之间真实的空闲超时，而不是猜测链路上\
                  哪一环切断了连接。",
+                "让服务端告诉你：stompbox 在每条 `session closed` 日志里记录 `serverIdle=`（关闭前\
+                 服务端已沉默多久）；当多个 1006 发生在相同的沉默时长之后，会输出一条警告（\"客户端与\
+                 服务端之间存在约 60 秒的空闲超时\"）；`stompbox stats` 和 /metrics 给出这些沉默\
+                 时长的直方图。",
                 "检查握手：开发者工具中 WebSocket 请求应以 101 Switching Protocols 结束；否则\
                  查看各级代理的访问日志，看它们返回了什么。",
                 "客户端开启自动重连（指数退避加随机抖动），重连后重新订阅：有些 1006（休眠、网络\

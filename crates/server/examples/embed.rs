@@ -19,7 +19,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut events = broker.events();
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            if let EventKind::Disconnect { status, duration } = &event.kind {
+            if let EventKind::Disconnect {
+                status, duration, ..
+            } = &event.kind
+            {
                 if status.code == 1006 {
                     eprintln!(
                         "{} vanished after {:.1}s: try `stompbox explain 1006`",

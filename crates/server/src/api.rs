@@ -29,7 +29,13 @@ pub(crate) struct RecentCloses {
 impl RecentCloses {
     /// Records a disconnect event (other events are ignored).
     pub(crate) fn record(&self, event: &SessionEvent) {
-        let EventKind::Disconnect { duration, status } = &event.kind else {
+        let EventKind::Disconnect {
+            duration,
+            status,
+            server_idle,
+            ..
+        } = &event.kind
+        else {
             return;
         };
         let record = json!({
@@ -39,6 +45,7 @@ impl RecentCloses {
             "remote": event.remote.map(|r| r.to_string()),
             "closedAt": timestamp(event.time),
             "durationMs": u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            "serverIdleMs": u64::try_from(server_idle.as_millis()).unwrap_or(u64::MAX),
             "code": status.code,
             "reason": status.reason,
             "closedBy": closed_by(status.closed_by),
@@ -165,4 +172,40 @@ pub(crate) async fn closecode(
         "notes": entry.notes(lang),
     }))
     .into_response()
+}
+
+/// `/api/stats`: closes by code and closer, the idle-time histogram of abnormal closes, and the
+/// idle timeouts detected (what `stompbox stats` prints).
+pub(crate) async fn stats(State(app): State<Arc<AppState>>) -> Json<Value> {
+    let stats = app.broker.stats();
+    let closes: Vec<Value> = stats
+        .closes
+        .iter()
+        .map(|c| {
+            json!({
+                "code": c.code,
+                "name": lookup(c.code).map(|e| e.name),
+                "closedBy": closed_by(c.closed_by),
+                "count": c.count,
+            })
+        })
+        .collect();
+    let analytics = app.analytics.lock();
+    let (buckets, sum, count) = analytics.histogram();
+    let buckets: Vec<Value> = buckets
+        .into_iter()
+        .map(|(le, n)| json!({ "le": if le.is_infinite() { None } else { Some(le) }, "count": n }))
+        .collect();
+    let findings: Vec<Value> = analytics
+        .findings()
+        .iter()
+        .map(|f| json!({ "sessions": f.sessions, "idleSeconds": f.idle.as_secs_f64() }))
+        .collect();
+    Json(json!({
+        "sessionsOpen": stats.sessions_open,
+        "sessionsOpened": stats.sessions_opened,
+        "closes": closes,
+        "abnormalIdle": { "buckets": buckets, "sumSeconds": sum, "count": count },
+        "idleTimeouts": findings,
+    }))
 }

@@ -24,6 +24,7 @@ pub(crate) fn router(app: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/api/info", get(api::info))
+        .route("/api/stats", get(api::stats))
         .route("/api/sessions", get(api::sessions))
         .route("/api/closes", get(api::closes))
         .route("/api/closecodes/{code}", get(api::closecode))
@@ -41,6 +42,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         {
             let mut text = render_metrics(&app.broker.stats());
+            render_analytics(&mut text, &app.analytics.lock());
             if let Some(registry) = &app.sockjs {
                 let _ = writeln!(
                     text,
@@ -146,4 +148,28 @@ pub(crate) fn render_metrics(s: &stompbox_broker::BrokerStats) -> String {
         );
     }
     out
+}
+
+/// The idle-time histogram of abnormal closes and the number of idle-timeout findings.
+fn render_analytics(out: &mut String, analytics: &stompbox_broker::CloseAnalytics) {
+    let name = "stompbox_abnormal_close_server_idle_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Server silence before sessions ended without a Close frame (1006, lost SockJS receivers).\n# TYPE {name} histogram"
+    );
+    let (buckets, sum, count) = analytics.histogram();
+    for (bound, n) in buckets {
+        let le = if bound.is_infinite() {
+            "+Inf".to_string()
+        } else {
+            format!("{bound}")
+        };
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    let _ = writeln!(
+        out,
+        "# HELP stompbox_idle_timeout_findings_total Idle timeouts detected on the path to clients.\n# TYPE stompbox_idle_timeout_findings_total counter\nstompbox_idle_timeout_findings_total {}",
+        analytics.findings().len()
+    );
 }

@@ -41,6 +41,8 @@ pub(crate) struct AppState {
     /// When this server started, and a random id telling restarts apart (`/api/info`).
     pub(crate) started_at: std::time::SystemTime,
     pub(crate) instance: String,
+    /// Abnormal-close statistics and idle-timeout findings.
+    pub(crate) analytics: Arc<parking_lot::Mutex<stompbox_broker::CloseAnalytics>>,
     /// Recent session closes for `/api/closes`.
     pub(crate) closes: Arc<api::RecentCloses>,
     /// SockJS sessions over HTTP transports (`None` when SockJS is off).
@@ -124,8 +126,20 @@ impl Server {
         let closes = Arc::new(api::RecentCloses::default());
         let recorder = closes.clone();
         broker.add_listener(move |event| recorder.record(event));
+        let analytics = Arc::new(parking_lot::Mutex::new(
+            stompbox_broker::CloseAnalytics::new(),
+        ));
+        let observer = analytics.clone();
+        let heartbeat = server_heartbeat(&config);
+        broker.add_listener(move |event| {
+            let finding = observer.lock().observe(event, std::time::Instant::now());
+            if let Some(finding) = finding {
+                tracing::warn!(target: "stompbox::analytics", "{}", finding.message(heartbeat));
+            }
+        });
         Ok(Server {
             app: Arc::new(AppState {
+                analytics,
                 started_at: std::time::SystemTime::now(),
                 instance: instance_id(),
                 closes,
@@ -229,6 +243,18 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// The heartbeat the server sends on an idle path: SockJS `h` when SockJS is on, else the STOMP
+/// heart-beat it offers.
+fn server_heartbeat(config: &ServerConfig) -> Option<Duration> {
+    if config.sockjs.enabled {
+        return Some(config.sockjs.heartbeat);
+    }
+    stompbox_stomp::HeartBeat::parse(&config.stomp.heart_beat)
+        .ok()
+        .filter(|h| h.send > 0)
+        .map(|h| Duration::from_millis(u64::from(h.send)))
 }
 
 /// A random id for this server instance.

@@ -38,6 +38,7 @@ impl SockJsTestServer {
             stop_accepting: CancellationToken::new(),
             sockjs: None,
             closes: Default::default(),
+            analytics: Default::default(),
             started_at: std::time::SystemTime::now(),
             instance: crate::instance_id(),
         });

@@ -150,6 +150,8 @@ impl Conn<'_> {
                             return CloseStatus::abnormal();
                         }
                         self.last_write = now;
+                        // Server traffic all the same (idle-time analytics).
+                        self.session.handle_sent(now);
                     }
                     self.session.handle_timeout(now);
                 }

@@ -4,6 +4,7 @@
 
 mod explain;
 mod serve;
+mod stats;
 mod sockjs_test_server;
 
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Explain a WebSocket close code: meaning, who sends it, usual causes, fixes.
     Explain(explain::ExplainArgs),
+    /// Show a running server's close analytics: closes by code, server silence before abnormal
+    /// closes, and the idle timeouts detected on the path to clients.
+    Stats(stats::StatsArgs),
     /// Serve the endpoints SockJS protocol test suites expect (/echo, /close, ...), with echo
     /// instead of STOMP behind them.
     SockjsTestServer(sockjs_test_server::TestServerArgs),
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Explain(args) => explain::run(&args),
+        Command::Stats(args) => stats::run(&args),
         Command::SockjsTestServer(args) => sockjs_test_server::run(&args),
     };
     match result {

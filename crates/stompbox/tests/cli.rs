@@ -26,6 +26,10 @@ fn explain_1006_names_the_proxy_timeout_in_english_and_chinese() {
     assert_eq!(code, 0);
     assert!(out.starts_with("1006 Abnormal Closure"), "{out}");
     assert!(out.contains("proxy_read_timeout"), "{out}");
+    assert!(
+        out.contains("stompbox probe") && out.contains("stompbox stats"),
+        "{out}"
+    );
     let (code, out, _) = run(&["explain", "1006", "--lang", "zh"]);
     assert_eq!(code, 0);
     assert!(
@@ -241,5 +245,19 @@ fn the_health_check_answers() {
     s.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("ok\n"), "{response}");
+    drop(serve);
+}
+
+#[test]
+fn stats_prints_a_running_servers_close_analytics() {
+    let (serve, url) = Serve::start(&[]);
+    let http = url.replace("ws://", "http://").replace("/test-ws", "");
+    let (code, out, err) = run(&["stats", "--url", &http]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("closes by code"), "{out}");
+    assert!(out.contains("no idle timeout detected"), "{out}");
+    let (code, _, err) = run(&["stats", "--url", "ftp://x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--url"), "{err}");
     drop(serve);
 }
