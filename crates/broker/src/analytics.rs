@@ -22,6 +22,9 @@ fn tolerance(idle: f64) -> f64 {
 /// Shorter server silences are not taken for idle timeouts.
 const MIN_IDLE_TIMEOUT_SECS: f64 = 1.0;
 
+/// The matching closes must be spread over at least this much wall time.
+const MIN_SPREAD: Duration = Duration::from_millis(500);
+
 /// How many abnormal closes after the same idle time make a finding.
 pub const DETECTION_THRESHOLD: usize = 3;
 
@@ -122,15 +125,25 @@ impl CloseAnalytics {
             return None;
         }
         self.recent.push_back((now, idle));
-        let near: Vec<f64> = self
+        let matching: Vec<(Instant, f64)> = self
             .recent
             .iter()
-            .map(|(_, i)| *i)
-            .filter(|i| (i - idle).abs() <= tolerance(idle))
+            .copied()
+            .filter(|(_, i)| (i - idle).abs() <= tolerance(idle))
             .collect();
-        if near.len() < DETECTION_THRESHOLD {
+        if matching.len() < DETECTION_THRESHOLD {
             return None;
         }
+        // Connections that all die at one instant (a client process or a network link going
+        // away) share their idle time by accident; an idle timeout cuts them at different times.
+        let first = matching.iter().map(|(t, _)| *t).min();
+        let last = matching.iter().map(|(t, _)| *t).max();
+        if let (Some(first), Some(last)) = (first, last) {
+            if last.saturating_duration_since(first) < MIN_SPREAD {
+                return None;
+            }
+        }
+        let near: Vec<f64> = matching.iter().map(|(_, i)| *i).collect();
         let mean = near.iter().sum::<f64>() / near.len() as f64;
         if self
             .reported
@@ -194,11 +207,18 @@ mod tests {
     fn three_abnormal_closes_after_the_same_silence_name_an_idle_timeout_once() {
         let mut a = CloseAnalytics::new();
         let t0 = Instant::now();
+        let s = Duration::from_secs(1);
         assert_eq!(a.observe(&close(1006, ClosedBy::Nobody, 60_020), t0), None);
-        assert_eq!(a.observe(&close(1006, ClosedBy::Nobody, 12_000), t0), None);
-        assert_eq!(a.observe(&close(1006, ClosedBy::Nobody, 59_800), t0), None);
+        assert_eq!(
+            a.observe(&close(1006, ClosedBy::Nobody, 12_000), t0 + s),
+            None
+        );
+        assert_eq!(
+            a.observe(&close(1006, ClosedBy::Nobody, 59_800), t0 + 2 * s),
+            None
+        );
         let f = a
-            .observe(&close(1006, ClosedBy::Nobody, 60_100), t0)
+            .observe(&close(1006, ClosedBy::Nobody, 60_100), t0 + 3 * s)
             .expect("a finding");
         assert_eq!(f.sessions, 3);
         assert!((f.idle.as_secs_f64() - 59.97).abs() < 0.01);
@@ -240,6 +260,15 @@ mod tests {
             Some(1)
         );
         assert_eq!(buckets.last(), Some(&(f64::INFINITY, 2)));
+    }
+
+    #[test]
+    fn closes_at_one_instant_are_not_an_idle_timeout() {
+        let mut a = CloseAnalytics::new();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(a.observe(&close(1006, ClosedBy::Nobody, 5_000), t0), None);
+        }
     }
 
     #[test]

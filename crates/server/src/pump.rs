@@ -12,11 +12,12 @@ use crate::endpoint::{Endpoint, Kind};
 /// Opens an endpoint whose outbox is a channel the connection task drains.
 pub(crate) fn open(
     kind: &Kind,
+    id: Option<&str>,
     transport: Transport,
     remote: SocketAddr,
 ) -> (Box<dyn Endpoint>, mpsc::UnboundedReceiver<Outbound>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let endpoint = kind.open(None, transport, remote, Arc::new(tx), now());
+    let endpoint = kind.open(id, transport, remote, Arc::new(tx), now());
     (endpoint, rx)
 }
 

@@ -39,8 +39,12 @@ pub(crate) async fn accept_loop(listener: TcpListener, app: Arc<AppState>) {
 
 async fn serve(stream: TcpStream, remote: SocketAddr, app: Arc<AppState>) {
     let _ = stream.set_nodelay(true);
-    let (mut session, mut rx) =
-        pump::open(&Kind::Stomp(app.broker.clone()), Transport::Tcp, remote);
+    let (mut session, mut rx) = pump::open(
+        &Kind::Stomp(app.broker.clone()),
+        None,
+        Transport::Tcp,
+        remote,
+    );
     let (mut reader, mut writer) = stream.into_split();
     let status = run(session.as_mut(), &mut reader, &mut writer, &mut rx).await;
     let _ = writer.shutdown().await;

@@ -51,6 +51,7 @@ pub(crate) fn accept(
     remote: SocketAddr,
     framing: Framing,
     kind: Kind,
+    session_id: Option<String>,
 ) -> Response {
     let limits = &app.config.limits;
     let max_message = (limits.max_frame_size * 2).max(64 * 1024);
@@ -64,7 +65,7 @@ pub(crate) fn accept(
         .max_frame_size(max_message)
         .on_upgrade(move |socket| {
             let tracker = app.tracker.clone();
-            tracker.track_future(serve(socket, kind, remote, framing))
+            tracker.track_future(serve(socket, kind, remote, framing, session_id))
         })
 }
 
@@ -80,13 +81,20 @@ struct Conn<'a> {
     last_write: Instant,
 }
 
-async fn serve(socket: WebSocket, kind: Kind, remote: SocketAddr, framing: Framing) {
+async fn serve(
+    socket: WebSocket,
+    kind: Kind,
+    remote: SocketAddr,
+    framing: Framing,
+    session_id: Option<String>,
+) {
     let transport = match framing {
         Framing::Raw => Transport::WebSocket,
         Framing::SockJs { .. } => Transport::SockJs,
     };
     // Kind::Close closes at once; Kind::Echo and Kind::Stomp wait for the peer.
-    let (mut session, rx) = pump::open(&kind, transport, remote);
+    // SockJS's websocket transport keeps the session id of its URL (as the HTTP transports do).
+    let (mut session, rx) = pump::open(&kind, session_id.as_deref(), transport, remote);
     let (sink, stream) = socket.split();
     let mut conn = Conn {
         session: session.as_mut(),

@@ -3,9 +3,13 @@
 #![forbid(unsafe_code)]
 
 mod explain;
+mod lab;
+mod nginx_config;
+mod probe;
+mod proxy;
 mod serve;
-mod stats;
 mod sockjs_test_server;
+mod stats;
 
 use std::process::ExitCode;
 
@@ -26,12 +30,24 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Explain a WebSocket close code: meaning, who sends it, usual causes, fixes.
     Explain(explain::ExplainArgs),
+    /// Run the seed's experiment in one command: `stompbox lab 1006` (server, idle-timeout proxy
+    /// and a SockJS client on loopback; the 1006, then the fix).
+    Lab(lab::LabArgs),
     /// Show a running server's close analytics: closes by code, server silence before abnormal
     /// closes, and the idle timeouts detected on the path to clients.
     Stats(stats::StatsArgs),
     /// Serve the endpoints SockJS protocol test suites expect (/echo, /close, ...), with echo
     /// instead of STOMP behind them.
     SockjsTestServer(sockjs_test_server::TestServerArgs),
+    /// Forward TCP like nginx with proxy_read_timeout / proxy_send_timeout: cut idle connections
+    /// with a plain TCP close (the server then logs 1006), logging each cut.
+    Proxy(proxy::ProxyArgs),
+    /// Measure how long the path to a STOMP endpoint lets an idle connection live, and the
+    /// heartbeat it needs.
+    Probe(probe::ProbeArgs),
+    /// Print an nginx configuration for proxying STOMP over WebSocket and SockJS to a server,
+    /// with proxy timeouts safely above its heartbeat (the seed's 1006 fixed).
+    NginxConfig(nginx_config::NginxConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,8 +55,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Explain(args) => explain::run(&args),
+        Command::Lab(args) => lab::run(&args),
         Command::Stats(args) => stats::run(&args),
         Command::SockjsTestServer(args) => sockjs_test_server::run(&args),
+        Command::Proxy(args) => proxy::run(&args),
+        Command::Probe(args) => probe::run(&args),
+        Command::NginxConfig(args) => nginx_config::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -59,7 +59,7 @@ async fn root(
     request: Request,
 ) -> Response {
     if is_upgrade(request.headers()) {
-        return upgrade(&mount, remote, request, Framing::Raw).await;
+        return upgrade(&mount, remote, request, Framing::Raw, None).await;
     }
     if !mount.config.enabled {
         return (
@@ -85,7 +85,7 @@ async fn dispatch(
     }
     if !mount.config.enabled {
         return if rest == "/websocket" {
-            upgrade(&mount, remote, request, Framing::Raw).await
+            upgrade(&mount, remote, request, Framing::Raw, None).await
         } else {
             not_found()
         };
@@ -109,7 +109,7 @@ async fn dispatch(
         Route::Iframe => iframe(&mount, request.method(), request.headers()),
         Route::RawWebSocket => match *request.method() {
             Method::GET if mount.config.websocket => {
-                upgrade(&mount, remote, request, Framing::Raw).await
+                upgrade(&mount, remote, request, Framing::Raw, None).await
             }
             Method::GET => not_found(),
             _ => method_not_allowed("GET"),
@@ -136,6 +136,7 @@ async fn upgrade(
     remote: SocketAddr,
     request: Request,
     framing: Framing,
+    session_id: Option<String>,
 ) -> Response {
     // The SockJS suites expect these two refusals word for word.
     let headers = request.headers();
@@ -159,6 +160,7 @@ async fn upgrade(
             remote,
             framing,
             mount.kind.clone(),
+            session_id,
         ),
         Err(rejection) => rejection.into_response(),
     }
@@ -341,7 +343,14 @@ async fn transport_request(
             return not_found();
         }
         let heartbeat = mount.config.heartbeat;
-        return upgrade(mount, remote, request, Framing::SockJs { heartbeat }).await;
+        return upgrade(
+            mount,
+            remote,
+            request,
+            Framing::SockJs { heartbeat },
+            Some(session.to_string()),
+        )
+        .await;
     }
     let headers = request.headers().clone();
     if method == Method::OPTIONS && transport.method() == "POST" {
