@@ -752,12 +752,52 @@ async def case_e_client_traffic():
     )
 
 
+async def probe_through(case, server, timeout_s, url_fn):
+    port = free_port()
+    nginx = Nginx(
+        case,
+        lambda d: seed_server(port, server.port).replace("proxy_read_timeout 10s;", f"proxy_read_timeout {timeout_s}s;"),
+    )
+    await nginx.start([port])
+    url = url_fn(port)
+    proc = await asyncio.create_subprocess_exec(
+        BIN, "probe", url, "--max-wait", "20s", "--json",
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    STARTED.append(proc)
+    out, err = await asyncio.wait_for(proc.communicate(), 40)
+    check(proc.returncode == 0, f"probe {url} exited {proc.returncode}: {err.decode()}")
+    report = json.loads(out)
+    text = json.dumps(report)
+    measured = report.get("idleSeconds")
+    check(report.get("cut") is True and report.get("closeCode") == 1006, f"expected a 1006 cut: {text}")
+    check(measured is not None, f"no idle time in the probe's JSON: {text}")
+    check(abs(measured - timeout_s) <= 1.0, f"probe measured {measured:.2f}s through proxy_read_timeout {timeout_s}s: {text}")
+    check(report.get("recommendedHeartbeatMs", 0) <= timeout_s * 500, f"heartbeat advice above half the timeout: {text}")
+    return measured
+
+
+async def case_f_probe():
+    """stompbox probe through real nginx measures proxy_read_timeout 3s and 6s within +-1 s (SockJS and raw WS)."""
+    case = "f probe"
+    server = Stompbox(case, "25s")
+    await server.start()
+    results = await asyncio.gather(
+        probe_through(case, server, 3, lambda p: f"http://127.0.0.1:{p}/test-ws"),
+        probe_through(case, server, 6, lambda p: f"http://127.0.0.1:{p}/test-ws"),
+        probe_through(case, server, 3, lambda p: f"ws://127.0.0.1:{p}/test-ws"),
+    )
+    log(case, f"measured {', '.join(f'{r:.2f}s' for r in results)} for timeouts 3s, 6s (SockJS) and 3s (WebSocket)")
+    return "probe: " + ", ".join(f"{r:.2f}s" for r in results)
+
+
 CASES = {
     "a": case_a_seed,
     "b": case_b_short_heartbeat,
     "c": case_c_streaming,
     "d": case_d_generated_config,
     "e": case_e_client_traffic,
+    "f": case_f_probe,
 }
 
 

@@ -261,3 +261,18 @@ fn stats_prints_a_running_servers_close_analytics() {
     assert!(err.contains("--url"), "{err}");
     drop(serve);
 }
+
+#[test]
+fn lab_refuses_numbers_that_make_no_experiment_naming_the_flag() {
+    let (code, _, err) = run(&["lab", "1006", "--fixed-heartbeat", "20s"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--fixed-heartbeat"), "{err}");
+    let (code, _, err) = run(&["lab", "1007"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn probe_refuses_a_bad_url_with_exit_status_2() {
+    let (code, _, err) = run(&["probe", "ftp://example"]);
+    assert_eq!(code, 2, "{err}");
+}
