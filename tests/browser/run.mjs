@@ -9,9 +9,7 @@
 // console in each state go to target/artifacts/browser/.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +17,10 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
+
+// The side-effect-free helpers of the Node client tests (not harness.mjs: its exit and signal
+// handlers would exit 130 on SIGTERM before this runner's own cleanup could exit 143).
+import { freePort, httpGet as sharedHttpGet, parseFields, sleep, spawnServe } from '../clients/util.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = process.env.STOMPBOX_BIN ?? path.join(ROOT, 'target/release/stompbox');
@@ -34,31 +36,9 @@ const SERVER_ARGS = ['--sockjs-heartbeat', '1s', '--heart-beat', '1000,1000'];
 // ---------------------------------------------------------------------------------------------
 // Helpers: time, ports, HTTP.
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
+/** A bounded GET (2 s unless told), as util.mjs's with the URL in its timeout error. */
 function httpGet(url, timeoutMs = 2000) {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)));
-    req.on('error', reject);
-  });
+  return sharedHttpGet(url, timeoutMs, `GET ${url}: timeout`);
 }
 
 async function getJson(url) {
@@ -88,18 +68,7 @@ async function eventually(what, fn, { ms = STEP_MS, every = 100, extra = () => '
 // ---------------------------------------------------------------------------------------------
 // The server process.
 
-const ANSI = /\x1b\[[0-9;]*m/g;
 const servers = new Set();
-
-function parseFields(text) {
-  const fields = {};
-  for (const m of text.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
-    let v = m[2];
-    if (v.startsWith('"')) v = JSON.parse(v);
-    fields[m[1]] = v;
-  }
-  return fields;
-}
 
 class Server {
   constructor(port, args = SERVER_ARGS) {
@@ -111,27 +80,9 @@ class Server {
 
   async start() {
     assert.ok(existsSync(BIN), `server binary not found at ${BIN}; run cargo build --release -p stompbox`);
-    const env = { NO_COLOR: '1' };
-    for (const [k, v] of Object.entries(process.env)) {
-      if (!k.startsWith('STOMPBOX_') && k !== 'RUST_LOG') env[k] = v;
-    }
-    this.child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${this.port}`, ...this.args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env,
-    });
+    spawnServe(this, BIN, this.args, VERBOSE);
     servers.add(this);
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exitStatus = { code, signal };
-        servers.delete(this);
-        resolve(this.exitStatus);
-      });
-    });
-    this.child.stderr.setEncoding('utf8');
-    this.child.stderr.on('data', (chunk) => {
-      this.log += chunk.replace(ANSI, '');
-      if (VERBOSE) process.stderr.write(`[stompbox:${this.port}] ${chunk}`);
-    });
+    this.child.once('exit', () => servers.delete(this));
     await eventually(
       `stompbox healthy on port ${this.port}`,
       async () => {

@@ -6,11 +6,11 @@
 // STOMPBOX_BIN overrides the binary path; STOMPBOX_TEST_VERBOSE=1 echoes the server's stderr.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+
+import { freePort, httpGet, parseFields, sleep, spawnServe, within } from './util.mjs';
 
 export const BIN =
   process.env.STOMPBOX_BIN ??
@@ -18,70 +18,9 @@ export const BIN =
 export const VERBOSE = process.env.STOMPBOX_TEST_VERBOSE === '1';
 
 // ---------------------------------------------------------------------------------------------
-// Time, ports, HTTP.
+// Time, ports, HTTP, the log's fields (side-effect-free, in util.mjs; re-exported here).
 
-export function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects with `what` when `promise` has not settled within `ms`. */
-export function within(ms, what, promise) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A free loopback port: bind port 0, read it, close. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** A bounded GET; resolves with `{ status, headers, body }`. */
-export function httpGet(url, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('http timeout')));
-    req.on('error', reject);
-  });
-}
-
-/** A queue of incoming messages with a bounded `next()`. */
-export function inbox() {
-  const items = [];
-  const waiting = [];
-  return {
-    items,
-    push(msg) {
-      items.push(msg);
-      const w = waiting.shift();
-      if (w) w();
-    },
-    async next(ms, what) {
-      const deadline = Date.now() + ms;
-      while (items.length === 0) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-        await within(left, what, new Promise((resolve) => waiting.push(resolve))).catch(() => {});
-      }
-      return items.shift();
-    },
-  };
-}
+export { freePort, httpGet, inbox, parseFields, serverEnv, sleep, spawnServe, within } from './util.mjs';
 
 /**
  * Activates an @stomp/stompjs client and resolves with its CONNECTED frame within `ms` (`what`
@@ -113,32 +52,39 @@ export async function activateConnected(client, ms, what, socketName) {
   return connected;
 }
 
+/**
+ * Connects a legacy stompjs 2.3.3 client as `legacy`/`secret` and resolves with its CONNECTED
+ * frame within `ms` (`what` names the wait). An error callback before that is pushed to `errors`
+ * and rejects.
+ */
+export function legacyConnect(legacy, ms, what, errors) {
+  return within(ms, what, new Promise((resolve, reject) => {
+    legacy.connect({ login: 'legacy', passcode: 'secret' }, resolve, (err) => {
+      errors.push(err);
+      reject(new Error(`legacy stompjs error: ${typeof err === 'string' ? err : err.headers?.message}`));
+    });
+  }));
+}
+
+/**
+ * SUBSCRIBEs a legacy stompjs 2.3.3 client to `topic` with a receipt, pushing each MESSAGE to
+ * `got`; resolves once the RECEIPT has arrived, within `ms`.
+ */
+export function legacySubscribe(legacy, topic, got, ms) {
+  const receiptId = `legacy-sub-${randomUUID()}`;
+  const subscribedOk = new Promise((resolve) => {
+    legacy.onreceipt = (frame) => {
+      if (frame.headers['receipt-id'] === receiptId) resolve(frame);
+    };
+  });
+  legacy.subscribe(topic, (m) => got.push(m), { receipt: receiptId });
+  return within(ms, 'RECEIPT for legacy SUBSCRIBE', subscribedOk);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The server process and its log.
 
-const ANSI = /\x1b\[[0-9;]*m/g;
-
-/** Parses `key=value key="quoted value"` pairs of a `session closed:` log line. */
-export function parseFields(text) {
-  const fields = {};
-  for (const m of text.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
-    let v = m[2];
-    if (v.startsWith('"')) v = JSON.parse(v);
-    fields[m[1]] = v;
-  }
-  return fields;
-}
-
 const servers = new Set();
-
-/** The server's environment: ours minus STOMPBOX_* settings, so only the flags here count. */
-export function serverEnv() {
-  const env = { NO_COLOR: '1' };
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('STOMPBOX_') && k !== 'RUST_LOG') env[k] = v;
-  }
-  return env;
-}
 
 /**
  * `stompbox serve` on a free loopback port with `extraArgs`. After `start()`, `url` is the
@@ -158,22 +104,10 @@ export class Server {
     this.port = await freePort();
     this.url = `ws://127.0.0.1:${this.port}/test-ws`;
     this.httpUrl = `http://127.0.0.1:${this.port}/test-ws`;
-    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, ...this.extraArgs];
-    this.child = spawn(BIN, args, {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: serverEnv(),
-    });
+    spawnServe(this, BIN, this.extraArgs, VERBOSE);
     servers.add(this);
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exitStatus = { code, signal };
-        resolve(this.exitStatus);
-      });
-    });
-    this.child.stderr.setEncoding('utf8');
-    this.child.stderr.on('data', (chunk) => {
-      this.log += chunk.replace(ANSI, '');
-      if (VERBOSE) process.stderr.write(`[stompbox:${this.port}] ${chunk}`);
+    // After spawnServe's listener has appended the chunk to the log.
+    this.child.stderr.on('data', () => {
       for (const w of this.waiters) w();
     });
     // Ready when /healthz answers `ok` (at most 15 s).

@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 
-import { Server, activateConnected, inbox, installWatchdog, sleep, within } from './harness.mjs';
+import { Server, activateConnected, inbox, installWatchdog, legacyConnect, legacySubscribe, sleep, within } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 // The legacy package's entry point returns the `Stomp` object (`Stomp.over`, `Stomp.client`).
@@ -254,12 +254,7 @@ describe('stompbox with third-party JavaScript STOMP clients', () => {
       const legacy = LegacyStomp.over(ws);
       legacy.debug = null; // silence; set to console.log to see frames
       const errors = [];
-      const connected = await within(8000, 'legacy stompjs CONNECTED', new Promise((resolve, reject) => {
-        legacy.connect({ login: 'legacy', passcode: 'secret' }, resolve, (err) => {
-          errors.push(err);
-          reject(new Error(`legacy stompjs error: ${typeof err === 'string' ? err : err.headers?.message}`));
-        });
-      }));
+      const connected = await legacyConnect(legacy, 8000, 'legacy stompjs CONNECTED', errors);
       assert.equal(ws.protocol, 'v11.stomp', 'negotiated WebSocket subprotocol');
       assert.equal(connected.command, 'CONNECTED');
       assert.equal(connected.headers.version, '1.1', 'CONNECTED version header');
@@ -268,14 +263,7 @@ describe('stompbox with third-party JavaScript STOMP clients', () => {
 
       const topic = `/topic/legacy-${randomUUID()}`;
       const got = inbox();
-      const receiptId = `legacy-sub-${randomUUID()}`;
-      const subscribedOk = new Promise((resolve) => {
-        legacy.onreceipt = (frame) => {
-          if (frame.headers['receipt-id'] === receiptId) resolve(frame);
-        };
-      });
-      legacy.subscribe(topic, (m) => got.push(m), { receipt: receiptId });
-      await within(5000, 'RECEIPT for legacy SUBSCRIBE', subscribedOk);
+      await legacySubscribe(legacy, topic, got, 5000);
 
       const { client: sender } = await stompjs7(server.url, { login: 'sender' });
       sender.publish({ destination: topic, body: 'hello from stomp.js 7', headers: { 'content-type': 'text/plain' } });

@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { Client } from '@stomp/stompjs';
 
-import { Server, activateConnected, httpGet, inbox, installWatchdog, within } from './harness.mjs';
+import { Server, activateConnected, httpGet, inbox, installWatchdog, legacyConnect, legacySubscribe, within } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const SockJS = require('sockjs-client');
@@ -168,12 +168,7 @@ describe('stompbox with sockjs-client 1.6.1', () => {
     const legacy = LegacyStomp.over(sock);
     legacy.debug = null; // silence; set to console.log to see frames
     const errors = [];
-    const connected = await within(12_000, 'legacy stompjs CONNECTED over SockJS', new Promise((resolve, reject) => {
-      legacy.connect({ login: 'legacy', passcode: 'secret' }, resolve, (err) => {
-        errors.push(err);
-        reject(new Error(`legacy stompjs error: ${typeof err === 'string' ? err : err.headers?.message}`));
-      });
-    }));
+    const connected = await legacyConnect(legacy, 12_000, 'legacy stompjs CONNECTED over SockJS', errors);
     assert.equal(connected.command, 'CONNECTED');
     assert.equal(connected.headers.version, '1.1', 'stomp.js 2.3.3 offers 1.1 and 1.0');
     const session = connected.headers.session;
@@ -181,14 +176,7 @@ describe('stompbox with sockjs-client 1.6.1', () => {
 
     const topic = `/topic/legacy-sockjs-${randomUUID()}`;
     const got = inbox();
-    const receiptId = `legacy-sub-${randomUUID()}`;
-    const subscribedOk = new Promise((resolve) => {
-      legacy.onreceipt = (frame) => {
-        if (frame.headers['receipt-id'] === receiptId) resolve(frame);
-      };
-    });
-    legacy.subscribe(topic, (m) => got.push(m), { receipt: receiptId });
-    await within(8000, 'RECEIPT for legacy SUBSCRIBE', subscribedOk);
+    await legacySubscribe(legacy, topic, got, 8000);
 
     // Sent by another client (stomp.js 7 over SockJS xhr-streaming), received by the legacy one.
     const { client: sender } = await stompjs7OverSockJs(server.httpUrl, ['xhr-streaming'], `snd${randomUUID().slice(0, 8)}`, 'sender');
