@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Server memory per idle SockJS session, by transport.
+"""Server memory per idle session, by transport (plain STOMP over WebSocket and SockJS).
 
 Starts `target/release/stompbox serve` on a free loopback port, reads its RSS
 (/proc/<pid>/status VmRSS), opens N idle sessions of one transport — each a
@@ -40,6 +40,23 @@ async def ws_session(port, i):
     return r, w
 
 
+async def plain_ws_session(port, i):
+    """Plain STOMP over WebSocket at the endpoint (no SockJS), for comparison."""
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    w.write((f"GET /test-ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+             f"Sec-WebSocket-Protocol: v12.stomp\r\n\r\n").encode())
+    await r.readuntil(b"\r\n\r\n")
+    payload = CONNECT.encode()
+    mask = os.urandom(4)
+    w.write(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[k % 4] for k, b in enumerate(payload)))
+    seen = b""
+    while b"CONNECTED" not in seen:
+        seen += await r.read(4096)
+    return r, w
+
+
 async def xhr_streaming_session(port, i):
     r, w = await asyncio.open_connection("127.0.0.1", port)
     w.write(f"POST /test-ws/0/xs{i}/xhr_streaming HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
@@ -72,7 +89,8 @@ async def measure(pid, port, name, opener):
 
 async def main():
     # A fresh server per transport, so that memory freed by one run doesn't hide the next's.
-    for name, opener in [("sockjs-websocket", ws_session), ("xhr-streaming", xhr_streaming_session)]:
+    for name, opener in [("plain-websocket", plain_ws_session), ("sockjs-websocket", ws_session),
+                         ("xhr-streaming", xhr_streaming_session)]:
         port = free_port()
         server = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--log", "warn"])
         try:
