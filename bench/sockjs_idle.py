@@ -25,36 +25,30 @@ def rss_kib(pid):
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
 
-async def ws_session(port, i):
+async def ws_connect(port, path, payload, extra_headers=""):
+    """WebSocket handshake at `path`, one masked text frame with `payload`, wait for CONNECTED."""
     r, w = await asyncio.open_connection("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16)).decode()
-    w.write((f"GET /test-ws/0/ws{i}/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    w.write((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+             f"{extra_headers}\r\n").encode())
     await r.readuntil(b"\r\n\r\n")
-    payload = json.dumps([CONNECT]).encode()
     mask = os.urandom(4)
     w.write(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[k % 4] for k, b in enumerate(payload)))
     seen = b""
     while b"CONNECTED" not in seen:
         seen += await r.read(4096)
     return r, w
+
+
+async def ws_session(port, i):
+    """SockJS's websocket transport: STOMP frames inside a JSON array."""
+    return await ws_connect(port, f"/test-ws/0/ws{i}/websocket", json.dumps([CONNECT]).encode())
 
 
 async def plain_ws_session(port, i):
     """Plain STOMP over WebSocket at the endpoint (no SockJS), for comparison."""
-    r, w = await asyncio.open_connection("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    w.write((f"GET /test-ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-             f"Sec-WebSocket-Protocol: v12.stomp\r\n\r\n").encode())
-    await r.readuntil(b"\r\n\r\n")
-    payload = CONNECT.encode()
-    mask = os.urandom(4)
-    w.write(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[k % 4] for k, b in enumerate(payload)))
-    seen = b""
-    while b"CONNECTED" not in seen:
-        seen += await r.read(4096)
-    return r, w
+    return await ws_connect(port, "/test-ws", CONNECT.encode(), "Sec-WebSocket-Protocol: v12.stomp\r\n")
 
 
 async def xhr_streaming_session(port, i):

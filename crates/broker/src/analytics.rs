@@ -42,11 +42,16 @@ pub struct IdleTimeoutFinding {
 }
 
 impl IdleTimeoutFinding {
+    /// The heartbeat to stay under: half the timeout, in whole seconds, at least 1 s.
+    pub fn advice(&self) -> Duration {
+        Duration::from_secs_f64((self.idle.as_secs_f64().round() / 2.0).floor().max(1.0))
+    }
+
     /// The warning the server logs; `heartbeat` is the server's heartbeat interval (SockJS `h`
     /// or STOMP), if it sends one.
     pub fn message(&self, heartbeat: Option<Duration>) -> String {
         let secs = self.idle.as_secs_f64();
-        let advice = (secs.round() / 2.0).floor().max(1.0);
+        let advice = self.advice().as_secs_f64();
         let heartbeat = match heartbeat {
             Some(h) => format!("the server heartbeat is {:.0} s", h.as_secs_f64()),
             None => "the server sends no heartbeat".to_string(),

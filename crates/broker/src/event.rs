@@ -69,6 +69,17 @@ impl ClosedBy {
     }
 }
 
+impl ClosedBy {
+    /// The short machine label used in metrics and JSON: `client`, `server`, `none`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            ClosedBy::Client => "client",
+            ClosedBy::Server => "server",
+            ClosedBy::Nobody => "none",
+        }
+    }
+}
+
 impl fmt::Display for ClosedBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

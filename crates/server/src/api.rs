@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use stompbox_broker::{ClosedBy, EventKind, SessionEvent};
+use stompbox_broker::{EventKind, SessionEvent};
 use stompbox_closecode::{Lang, lookup, parse_code};
 
 use crate::AppState;
@@ -48,7 +48,7 @@ impl RecentCloses {
             "serverIdleMs": u64::try_from(server_idle.as_millis()).unwrap_or(u64::MAX),
             "code": status.code,
             "reason": status.reason,
-            "closedBy": closed_by(status.closed_by),
+            "closedBy": status.closed_by.label(),
             "cause": status.cause,
         });
         let mut closes = self.closes.lock();
@@ -66,14 +66,6 @@ impl RecentCloses {
             .take(limit)
             .cloned()
             .collect()
-    }
-}
-
-fn closed_by(by: ClosedBy) -> &'static str {
-    match by {
-        ClosedBy::Client => "client",
-        ClosedBy::Server => "server",
-        ClosedBy::Nobody => "none",
     }
 }
 
@@ -185,7 +177,7 @@ pub(crate) async fn stats(State(app): State<Arc<AppState>>) -> Json<Value> {
             json!({
                 "code": c.code,
                 "name": lookup(c.code).map(|e| e.name),
-                "closedBy": closed_by(c.closed_by),
+                "closedBy": c.closed_by.label(),
                 "count": c.count,
             })
         })
@@ -199,7 +191,13 @@ pub(crate) async fn stats(State(app): State<Arc<AppState>>) -> Json<Value> {
     let findings: Vec<Value> = analytics
         .findings()
         .iter()
-        .map(|f| json!({ "sessions": f.sessions, "idleSeconds": f.idle.as_secs_f64() }))
+        .map(|f| {
+            json!({
+                "sessions": f.sessions,
+                "idleSeconds": f.idle.as_secs_f64(),
+                "adviceSeconds": f.advice().as_secs_f64(),
+            })
+        })
         .collect();
     Json(json!({
         "sessionsOpen": stats.sessions_open,

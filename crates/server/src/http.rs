@@ -139,11 +139,7 @@ pub(crate) fn render_metrics(s: &stompbox_broker::BrokerStats) -> String {
             out,
             "stompbox_sessions_closed_total{{code=\"{}\",closed_by=\"{}\"}} {}",
             c.code,
-            match c.closed_by {
-                stompbox_broker::ClosedBy::Client => "client",
-                stompbox_broker::ClosedBy::Server => "server",
-                stompbox_broker::ClosedBy::Nobody => "none",
-            },
+            c.closed_by.label(),
             c.count
         );
     }

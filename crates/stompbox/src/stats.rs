@@ -94,7 +94,7 @@ pub(crate) fn run(args: &StatsArgs) -> anyhow::Result<()> {
             println!(
                 "  about {secs:.1} s ({} sessions): keep heartbeats below {:.0} s, or raise that timeout",
                 f["sessions"],
-                (secs.round() / 2.0).floor()
+                f["adviceSeconds"].as_f64().unwrap_or(0.0)
             );
         }
     }
