@@ -43,6 +43,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         {
             let mut text = render_metrics(&app.broker.stats());
             render_analytics(&mut text, &app.analytics.lock());
+            render_process(&mut text);
             if let Some(registry) = &app.sockjs {
                 let _ = writeln!(
                     text,
@@ -53,6 +54,40 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             text
         },
     )
+}
+
+/// The standard Prometheus process metrics: resident memory (VmRSS of /proc/self/status) and
+/// CPU time (utime + stime of /proc/self/stat, in USER_HZ = 100 ticks per second). Left out
+/// where /proc is missing.
+fn render_process(out: &mut String) {
+    let rss_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        });
+    if let Some(kb) = rss_kb {
+        let _ = writeln!(
+            out,
+            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}",
+            kb * 1024
+        );
+    }
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesized command name; utime and stime are the 12th and 13th.
+            let mut fields = s.get(s.rfind(')')? + 1..)?.split_whitespace().skip(11);
+            let utime = fields.next()?.parse::<u64>().ok()?;
+            Some(utime + fields.next()?.parse::<u64>().ok()?)
+        });
+    if let Some(ticks) = ticks {
+        let _ = writeln!(
+            out,
+            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}",
+            ticks as f64 / 100.0
+        );
+    }
 }
 
 /// Prometheus text exposition of the broker's counters.
