@@ -121,6 +121,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = args.config()?;
+    raise_open_files_limit();
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         let server = Server::bind(config.clone()).await?;
@@ -136,6 +137,17 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stompbox stopped");
         anyhow::Ok(())
     })
+}
+
+/// Each connection holds a file descriptor: raise the soft RLIMIT_NOFILE to the hard limit and
+/// say what caps the number of sessions.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(
+            "open files limit (RLIMIT_NOFILE): {limit} (soft limit raised to the hard limit); it caps concurrent connections"
+        ),
+        Err(e) => tracing::warn!("could not raise the open files limit (RLIMIT_NOFILE): {e}"),
+    }
 }
 
 async fn shutdown_signal() -> Shutdown {
