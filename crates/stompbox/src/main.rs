@@ -48,6 +48,9 @@ enum Command {
     /// Print an nginx configuration for proxying STOMP over WebSocket and SockJS to a server,
     /// with proxy timeouts safely above its heartbeat (the seed's 1006 fixed).
     NginxConfig(nginx_config::NginxConfigArgs),
+    /// Load-test a STOMP-over-WebSocket server on this machine: fan-out throughput and latency,
+    /// idle sessions, and the raw broadcast floor a broker is compared to.
+    Bench(stompbox_bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,12 +64,17 @@ fn main() -> ExitCode {
         Command::Proxy(args) => proxy::run(&args),
         Command::Probe(args) => probe::run(&args),
         Command::NginxConfig(args) => nginx_config::run(&args),
+        Command::Bench(args) => stompbox_bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Usage errors (bad values) exit 2 like clap's own; failures at run time exit 1.
             if let Some(usage) = error.downcast_ref::<UsageError>() {
+                eprintln!("error: {usage}");
+                return ExitCode::from(2);
+            }
+            if let Some(usage) = error.downcast_ref::<stompbox_bench::UsageError>() {
                 eprintln!("error: {usage}");
                 return ExitCode::from(2);
             }

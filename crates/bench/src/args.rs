@@ -1,0 +1,165 @@
+//! The command line of `stompbox bench` (notes/bench-spec.md).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+/// `stompbox bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+/// The scenarios.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Fan-out: publishers and subscribers on one or more topics; deliveries per second and
+    /// publish-to-delivery latency.
+    Fanout(FanoutArgs),
+    /// Idle sessions: open N STOMP sessions with heart-beats and hold them; connect rate,
+    /// sessions alive, server memory per session, heart-beat timeliness.
+    Idle(IdleArgs),
+    /// The fan-out scenario against a broker-less broadcaster started for the run: the floor a
+    /// broker's fan-out is compared to.
+    RawFloor(RawFloorArgs),
+    /// The raw-floor broadcaster alone: prints `listening on ADDR`, then serves.
+    FloorServer(FloorServerArgs),
+    /// Internal: a subscriber/session worker process (spec on stdin, JSON lines on stdout).
+    #[command(hide = true)]
+    Worker,
+}
+
+/// The server under test.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// STOMP-over-WebSocket endpoint (loopback only).
+    #[arg(long, default_value = "ws://127.0.0.1:8081/test-ws")]
+    pub url: String,
+    /// The server's pid: CPU time and RSS from /proc/PID (else RSS from its /metrics).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// Prometheus endpoint with process_resident_memory_bytes [default: the --url's /metrics].
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
+}
+
+/// STOMP CONNECT headers.
+#[derive(Debug, Clone, Args)]
+pub struct StompArgs {
+    /// CONNECT `login` (RabbitMQ: guest).
+    #[arg(long)]
+    pub login: Option<String>,
+    /// CONNECT `passcode`.
+    #[arg(long)]
+    pub passcode: Option<String>,
+    /// CONNECT `host`, the virtual host (RabbitMQ: /).
+    #[arg(long, default_value = "/")]
+    pub vhost: String,
+}
+
+/// How the generator spreads its sockets.
+#[derive(Debug, Clone, Args)]
+pub struct GenArgs {
+    /// Worker processes holding the client sockets [default: enough that each holds at most
+    /// 15000, at least 2]; 0 = one worker thread in this process.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Loopback source addresses to bind client sockets to, round-robin.
+    #[arg(
+        long,
+        value_name = "IP,IP",
+        value_delimiter = ',',
+        conflicts_with = "source_addr_count"
+    )]
+    pub source_addrs: Vec<IpAddr>,
+    /// Use 127.0.0.1 … 127.0.0.K as source addresses [default: enough that none carries more
+    /// than 20000 sockets].
+    #[arg(long, value_name = "K")]
+    pub source_addr_count: Option<usize>,
+    /// Print one JSON object instead of the table (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The fan-out load.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Subscriber connections.
+    #[arg(long, default_value_t = 1000)]
+    pub subscribers: usize,
+    /// Publisher connections (in this process).
+    #[arg(long, default_value_t = 1)]
+    pub publishers: usize,
+    /// Topics; subscriber k takes topic k mod N, publishers go round-robin over all.
+    #[arg(long, default_value_t = 1)]
+    pub topics: usize,
+    /// Body size in bytes (at least 20: the publish time).
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Messages per second summed over publishers; 0 = unthrottled.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Measured window.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Publishing before the window (not measured).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Topic destination; topic i is `{destination}.{i}` when --topics > 1.
+    #[arg(long, default_value = "/topic/bench")]
+    pub destination: String,
+}
+
+/// `stompbox bench fanout`.
+#[derive(Debug, Clone, Args)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub stomp: StompArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub generator: GenArgs,
+}
+
+/// `stompbox bench idle`.
+#[derive(Debug, Clone, Args)]
+pub struct IdleArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub stomp: StompArgs,
+    /// Sessions to open and hold.
+    #[arg(long, default_value_t = 1000)]
+    pub sessions: usize,
+    /// STOMP heart-beat offered both ways (CONNECT heart-beat:H,H); 0 = none.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub heartbeat: Duration,
+    /// How long to hold the sessions once all are open.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub hold: Duration,
+    #[command(flatten)]
+    pub generator: GenArgs,
+}
+
+/// `stompbox bench raw-floor`.
+#[derive(Debug, Clone, Args)]
+pub struct RawFloorArgs {
+    #[command(flatten)]
+    pub stomp: StompArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub generator: GenArgs,
+}
+
+/// `stompbox bench floor-server`.
+#[derive(Debug, Clone, Args)]
+pub struct FloorServerArgs {
+    /// Listen address (loopback).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+}

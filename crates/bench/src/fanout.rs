@@ -1,0 +1,295 @@
+//! The fan-out scenario: subscribers in workers, publishers here, a measured window after the
+//! warm-up, a drain, then the report.
+//!
+//! The window is fixed in wall-clock time before publishing starts, so every process decides
+//! alone what counts: a message is *of the window* when its publish time is in it (those make
+//! `published`, `expected`, `delivered`, `lost` and the latencies), and a delivery is *in the
+//! window* when it arrives in it (those make deliveries/s).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::args::LoadArgs;
+use crate::bar::Bar;
+use crate::plan::{self, Generator};
+use crate::pool::Pool;
+use crate::procstat::{Probe, Sample};
+use crate::proto::{Command, Event};
+use crate::publisher::{self, Published, Schedule};
+use crate::report::{FanoutReport, GeneratorInfo, Latency, ServerFigures};
+use crate::stomp::{SendTemplate, TS_LEN};
+use crate::{UsageError, hist};
+
+/// How long deliveries may trickle in after publishing stops.
+const DRAIN_MAX: Duration = Duration::from_secs(10);
+/// The drain ends early after this long without a new delivery.
+const DRAIN_QUIET: Duration = Duration::from_secs(1);
+
+/// Checks the load flags.
+pub(crate) fn check(load: &LoadArgs) -> Result<(), UsageError> {
+    plan::count("--subscribers", load.subscribers, plan::MAX_CONNECTIONS)?;
+    plan::count("--publishers", load.publishers, 1000)?;
+    plan::count("--topics", load.topics, load.subscribers)?;
+    if load.size < TS_LEN || load.size > 1024 * 1024 {
+        return Err(UsageError(format!(
+            "--size {}: expected {TS_LEN} (the publish time) to 1048576 bytes",
+            load.size
+        )));
+    }
+    if load.rate > 100_000_000 {
+        return Err(UsageError(format!(
+            "--rate {}: at most 100000000",
+            load.rate
+        )));
+    }
+    plan::time("--duration", load.duration, true)?;
+    plan::time("--warmup", load.warmup, false)?;
+    if !load.destination.starts_with('/') || load.destination.contains(['\n', '\r', '\0']) {
+        return Err(UsageError(format!(
+            "--destination `{}`: expected a path such as /topic/bench",
+            load.destination
+        )));
+    }
+    Ok(())
+}
+
+/// The topics, `{destination}` or `{destination}.{i}`.
+fn topics(load: &LoadArgs) -> Vec<String> {
+    if load.topics == 1 {
+        vec![load.destination.clone()]
+    } else {
+        (0..load.topics)
+            .map(|i| format!("{}.{i}", load.destination))
+            .collect()
+    }
+}
+
+/// Runs the scenario.
+pub(crate) async fn run(
+    scenario: &'static str,
+    load: &LoadArgs,
+    generator: &Generator,
+    probe: &Probe,
+) -> anyhow::Result<FanoutReport> {
+    let bar = Bar::new(!generator.json);
+    let topics = topics(load);
+    let rss_before = probe.sample().await.rss_bytes;
+    let subscribers = load.subscribers as u64;
+    let mut pool = Pool::start(generator.specs(load.subscribers, &topics), &generator.mode).await?;
+    bar.stage("subscribing", subscribers);
+    let setup_deadline =
+        Instant::now() + Duration::from_secs(60) + Duration::from_millis(subscribers * 10);
+    let ready = pool
+        .wait_each(
+            "set up their subscribers",
+            setup_deadline,
+            |e| match e {
+                Event::Ready { first_error, .. } => Some(first_error),
+                _ => None,
+            },
+            |c| {
+                bar.update(
+                    c.connected,
+                    format!("{} subscribed, {} failed", c.connected, c.failed),
+                )
+            },
+        )
+        .await?;
+    let set_up = pool.totals();
+    if set_up.failed > 0 {
+        let first = ready.into_iter().flatten().next().unwrap_or_default();
+        bail!(
+            "{} of {subscribers} subscribers could not subscribe; the first: {first}",
+            set_up.failed
+        );
+    }
+
+    let (fatal_tx, mut fatal) = mpsc::unbounded_channel();
+    let mut publishers = Vec::new();
+    for p in 0..load.publishers {
+        let source = generator.source(load.subscribers + p);
+        let connected = publisher::connect(
+            p,
+            &generator.target,
+            source,
+            &generator.connect,
+            fatal_tx.clone(),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        publishers.push(connected);
+    }
+    let templates = Arc::new(
+        topics
+            .iter()
+            .map(|t| SendTemplate::new(t, load.size))
+            .collect::<Vec<_>>(),
+    );
+    let lead = Duration::from_millis(200);
+    let start = Instant::now() + lead;
+    let start_ns = crate::epoch_ns() + lead.as_nanos() as u64;
+    let t0 = start_ns + load.warmup.as_nanos() as u64;
+    let t1 = t0 + load.duration.as_nanos() as u64;
+    let window_start = start + load.warmup;
+    let end = window_start + load.duration;
+    pool.send_all(&Command::Window { t0, t1 }).await?;
+    pool.wait_each(
+        "set the window",
+        start + Duration::from_secs(10),
+        |e| matches!(e, Event::WindowSet).then_some(()),
+        |_| {},
+    )
+    .await?;
+    let rate = load.rate as f64 / load.publishers as f64;
+    let tasks: Vec<_> = publishers
+        .into_iter()
+        .enumerate()
+        .map(|(p, publisher)| {
+            let schedule = Schedule {
+                start,
+                end,
+                t0,
+                t1,
+                rate,
+            };
+            tokio::spawn(publisher.run(templates.clone(), p, schedule))
+        })
+        .collect();
+
+    // The run: progress, the server's figures at both ends of the window, errors.
+    let total_ms = (end - Instant::now()).as_millis() as u64;
+    bar.stage("publishing", total_ms);
+    let mut at_t0: Option<Sample> = None;
+    let mut at_t1: Option<Sample> = None;
+    let mut shown = (Instant::now(), 0u64);
+    while at_t1.is_none() {
+        tokio::select! {
+            next = pool.next() => {
+                next?;
+                let c = pool.totals();
+                let now = Instant::now();
+                let rate = (c.messages - shown.1) as f64 / (now - shown.0).as_secs_f64().max(1e-3);
+                if now - shown.0 >= Duration::from_millis(500) {
+                    shown = (now, c.messages);
+                    let left = end.saturating_duration_since(now).as_millis() as u64;
+                    bar.update(total_ms.saturating_sub(left), format!("{} delivered, {rate:.0}/s", c.messages));
+                }
+            }
+            Some(e) = fatal.recv() => bail!("{e}"),
+            _ = tokio::time::sleep_until(window_start), if at_t0.is_none() => {
+                at_t0 = Some(probe.sample().await);
+            }
+            _ = tokio::time::sleep_until(end), if at_t0.is_some() => {
+                at_t1 = Some(probe.sample().await);
+            }
+        }
+    }
+    let mut published = Published {
+        in_window: vec![0; topics.len()],
+        total: 0,
+    };
+    for task in tasks {
+        let done = tokio::select! {
+            done = task => done.context("a publisher task failed")?.map_err(anyhow::Error::msg)?,
+            Some(e) = fatal.recv() => bail!("{e}"),
+        };
+        published.total += done.total;
+        for (t, n) in done.in_window.iter().enumerate() {
+            published.in_window[t] += n;
+        }
+    }
+    drop(fatal);
+    let per_topic = |t: usize| {
+        (load.subscribers / topics.len() + usize::from(t < load.subscribers % topics.len())) as u64
+    };
+    let expected: u64 = published
+        .in_window
+        .iter()
+        .enumerate()
+        .map(|(t, n)| n * per_topic(t))
+        .sum();
+
+    bar.stage("draining", expected);
+    let drain_end = Instant::now() + DRAIN_MAX;
+    let mut last = (Instant::now(), pool.totals().of_window);
+    while last.1 < expected && Instant::now() < drain_end && last.0.elapsed() < DRAIN_QUIET {
+        if let Ok(next) = tokio::time::timeout_at(last.0 + DRAIN_QUIET, pool.next()).await {
+            next?;
+            let of_window = pool.totals().of_window;
+            bar.update(of_window, format!("{of_window} of {expected}"));
+            if of_window > last.1 {
+                last = (Instant::now(), of_window);
+            }
+        }
+    }
+    bar.finish();
+    let reports = pool.finish().await?;
+    let mut latency = hist::new();
+    let mut close_codes = std::collections::BTreeMap::new();
+    for r in &reports {
+        hist::merge(&mut latency, &r.latency_us)?;
+        for (code, n) in &r.close_codes {
+            *close_codes.entry(*code).or_insert(0) += n;
+        }
+    }
+    let totals = crate::proto::Counters::sum(reports.iter().map(|r| &r.counters));
+    let published_in_window: u64 = published.in_window.iter().sum();
+    let window = load.duration.as_secs_f64();
+    let (before, after) = (at_t0.unwrap_or_default(), at_t1.unwrap_or_default());
+    let cpu = before
+        .cpu_seconds
+        .zip(after.cpu_seconds)
+        .map(|(a, b)| b - a);
+    let mut notes = Vec::new();
+    if totals.dropped > 0 {
+        notes.push(format!(
+            "{} subscribers were closed during the run: {}",
+            totals.dropped,
+            reports
+                .iter()
+                .find_map(|r| r.first_close.clone())
+                .unwrap_or_default()
+        ));
+    }
+    if totals.of_window < expected {
+        notes.push(format!(
+            "the drain ended {} deliveries short",
+            expected - totals.of_window
+        ));
+    }
+    Ok(FanoutReport {
+        scenario,
+        url: generator.target.url(),
+        subscribers,
+        publishers: load.publishers as u64,
+        topics: topics.len() as u64,
+        size: load.size as u64,
+        rate: (load.rate > 0).then_some(load.rate),
+        warmup_s: load.warmup.as_secs_f64(),
+        window_s: window,
+        published: published_in_window,
+        published_total: published.total,
+        expected,
+        delivered: totals.of_window,
+        lost: expected.saturating_sub(totals.of_window),
+        received_in_window: totals.received_in_window,
+        deliveries_per_s: totals.received_in_window as f64 / window,
+        latency_ms: Latency::of(&latency),
+        dropped: totals.dropped,
+        close_codes,
+        server: ServerFigures {
+            probe: probe.clone(),
+            cpu_seconds: cpu,
+            deliveries_per_cpu_second: cpu
+                .filter(|c| *c > 0.0)
+                .map(|c| totals.received_in_window as f64 / c),
+            rss_before_bytes: rss_before,
+            rss_after_bytes: after.rss_bytes,
+        },
+        generator: GeneratorInfo::of(generator, notes),
+    })
+}

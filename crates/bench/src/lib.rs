@@ -1,0 +1,191 @@
+//! `stompbox bench`: a load generator for any STOMP-over-WebSocket server (stompbox, RabbitMQ
+//! Web-STOMP, …) and `raw-floor`, a broker-less broadcaster that sends one pre-encoded frame to
+//! N sockets: the floor a broker's fan-out is compared to.
+//!
+//! The main process runs the publishers and the report; subscriber and idle sessions live in
+//! worker processes (`stompbox bench worker`, one current-thread runtime each) that read a JSON
+//! spec on stdin and write JSON lines on stdout, so a run can hold more sockets than one
+//! process's open-files limit. Client sockets are bound to loopback source addresses
+//! (127.0.0.1, 127.0.0.2, …) round-robin so that no address runs out of ephemeral ports.
+//! Conventions shared with the floor are in notes/bench-spec.md.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod bar;
+mod control;
+mod fanout;
+pub mod floor;
+mod hist;
+mod idle;
+mod limits;
+mod plan;
+mod pool;
+mod procstat;
+mod proto;
+mod publisher;
+pub mod report;
+mod session;
+mod stomp;
+mod target;
+mod worker;
+mod wsclient;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use tokio::io::AsyncBufReadExt;
+
+pub use args::{
+    BenchArgs, BenchCommand, FanoutArgs, FloorServerArgs, GenArgs, IdleArgs, LoadArgs,
+    RawFloorArgs, ServerArgs, StompArgs,
+};
+pub use procstat::{Probe, Sample};
+pub use report::{FanoutReport, IdleReport, Report};
+
+use plan::Generator;
+use target::Target;
+
+/// Bad input on the command line: the message names the flag.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Now, in ns since the UNIX epoch (the clock every process of a run shares).
+pub(crate) fn epoch_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Runs `stompbox bench …`: the report goes to stdout (a table, or one JSON object with
+/// `--json`), progress to stderr.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let json = match &args.command {
+        BenchCommand::Worker => return worker::process_main(),
+        BenchCommand::FloorServer(a) => return floor_server(a),
+        BenchCommand::Fanout(a) => a.generator.json,
+        BenchCommand::Idle(a) => a.generator.json,
+        BenchCommand::RawFloor(a) => a.generator.json,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let report = runtime.block_on(async {
+        tokio::select! {
+            report = execute(&args.command) => report,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// Runs a scenario and returns its report (workers are stopped on every path: dropping the
+/// future kills them).
+pub async fn execute(command: &BenchCommand) -> anyhow::Result<Report> {
+    match command {
+        BenchCommand::Fanout(a) => {
+            fanout::check(&a.load)?;
+            let target = Target::parse(&a.server.url, "--url")?;
+            let probe = Probe::choose(
+                a.server.server_pid,
+                a.server.metrics_url.as_deref(),
+                &target,
+            )?;
+            let generator = Generator::new(
+                target,
+                &a.stomp,
+                0,
+                &a.generator,
+                a.load.subscribers,
+                a.load.publishers,
+            )?;
+            Ok(Report::Fanout(
+                fanout::run("fanout", &a.load, &generator, &probe).await?,
+            ))
+        }
+        BenchCommand::Idle(a) => {
+            let heartbeat = idle::check(a)?;
+            let target = Target::parse(&a.server.url, "--url")?;
+            let probe = Probe::choose(
+                a.server.server_pid,
+                a.server.metrics_url.as_deref(),
+                &target,
+            )?;
+            let generator =
+                Generator::new(target, &a.stomp, heartbeat, &a.generator, a.sessions, 0)?;
+            Ok(Report::Idle(idle::run(a, &generator, &probe).await?))
+        }
+        BenchCommand::RawFloor(a) => Ok(Report::Fanout(raw_floor(a).await?)),
+        BenchCommand::FloorServer(_) | BenchCommand::Worker => Err(anyhow::anyhow!(
+            "`bench floor-server` and `bench worker` are run by `stompbox::bench::run`"
+        )),
+    }
+}
+
+/// Starts `<exe> bench floor-server`, runs the fan-out against it, stops it.
+async fn raw_floor(a: &RawFloorArgs) -> anyhow::Result<FanoutReport> {
+    fanout::check(&a.load)?;
+    let placeholder = Target::parse("ws://127.0.0.1:9/", "--url")?;
+    let mut generator = Generator::new(
+        placeholder,
+        &a.stomp,
+        0,
+        &a.generator,
+        a.load.subscribers,
+        a.load.publishers,
+    )?;
+    let exe = std::env::current_exe().context("finding this executable for the floor server")?;
+    let mut child = tokio::process::Command::new(exe)
+        .args(["bench", "floor-server", "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the floor server")?;
+    let stdout = child.stdout.take().context("floor server stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+        .await
+        .context("the floor server did not say where it listens within 10 s")??
+        .context("the floor server exited before listening")?;
+    let addr = line
+        .strip_prefix("listening on ")
+        .with_context(|| format!("unexpected floor server output {line:?}"))?;
+    generator.target = Target::parse(&format!("ws://{addr}/"), "--url")?;
+    let pid = child.id().context("the floor server has no pid")?;
+    let result = fanout::run("raw-floor", &a.load, &generator, &Probe::Pid(pid)).await;
+    let _ = child.kill().await;
+    result
+}
+
+/// `stompbox bench floor-server`: binds, prints `listening on ADDR`, serves until SIGINT or
+/// SIGTERM.
+fn floor_server(a: &FloorServerArgs) -> anyhow::Result<()> {
+    if !a.listen.ip().is_loopback() {
+        return Err(UsageError(format!("--listen {}: only loopback addresses", a.listen)).into());
+    }
+    let _ = limits::raise_nofile();
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(a.listen)
+            .await
+            .with_context(|| format!("--listen {}", a.listen))?;
+        println!("listening on {}", listener.local_addr()?);
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            served = floor::serve(listener) => served.context("the floor server failed")?,
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        anyhow::Ok(())
+    })
+}

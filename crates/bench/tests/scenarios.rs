@@ -1,0 +1,181 @@
+//! The scenarios end to end against an in-process stompbox server on 127.0.0.1:0, with the
+//! worker as a thread (`--workers 0`); crates/stompbox/tests/bench.rs covers worker processes.
+#![allow(clippy::unwrap_used)]
+
+use clap::Parser;
+use stompbox_bench::{BenchCommand, Probe, Report};
+use stompbox_server::{Server, ServerConfig, Shutdown};
+use tokio::sync::oneshot;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+/// A server with this STOMP heart-beat offer; dropping the sender stops it.
+async fn server(heart_beat: &str) -> (String, oneshot::Sender<Shutdown>) {
+    let mut config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..ServerConfig::default()
+    };
+    config.stomp.heart_beat = heart_beat.to_string();
+    let server = Server::bind(config).await.unwrap();
+    let url = format!("ws://{}/test-ws", server.local_addr());
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(server.run(async move { rx.await.unwrap_or(Shutdown::GoingAway) }));
+    (url, tx)
+}
+
+async fn bench(args: &[&str]) -> Report {
+    let cli = Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).unwrap();
+    stompbox_bench::execute(&cli.command).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_paced_and_unthrottled_deliver_every_message_with_latencies() {
+    let (url, _stop) = server("10000,10000").await;
+    for rate in ["200", "0"] {
+        let report = bench(&[
+            "fanout",
+            "--url",
+            &url,
+            "--subscribers",
+            "20",
+            "--publishers",
+            "1",
+            "--rate",
+            rate,
+            "--duration",
+            "2s",
+            "--warmup",
+            "500ms",
+            "--workers",
+            "0",
+            "--json",
+        ])
+        .await;
+        let Report::Fanout(r) = report else {
+            panic!("not a fan-out report")
+        };
+        assert!(r.published > 0, "rate {rate}: {r:?}");
+        assert_eq!(r.expected, r.published * 20, "rate {rate}");
+        assert_eq!(r.delivered, r.expected, "rate {rate}: {r:?}");
+        assert_eq!(r.lost, 0);
+        assert_eq!(r.dropped, 0);
+        assert_eq!(r.latency_ms.count, r.delivered);
+        assert!(r.latency_ms.p50 > 0.0 && r.latency_ms.max >= r.latency_ms.p999);
+        assert!(r.deliveries_per_s > 0.0);
+        if rate == "200" {
+            // 200/s for 2 s: the pacing is even, so the window holds about 400.
+            assert!((380..=420).contains(&r.published), "{}", r.published);
+        }
+        // The server's RSS comes from its /metrics (process_resident_memory_bytes).
+        assert!(r.server.rss_before_bytes.unwrap() > 1_000_000);
+        assert!(r.server.rss_after_bytes.is_some());
+        let table = Report::Fanout(r).table();
+        assert!(
+            table.contains("deliveries/s") && table.contains("p99.9"),
+            "{table}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_over_topics_counts_each_topics_subscribers() {
+    let (url, _stop) = server("10000,10000").await;
+    let Report::Fanout(r) = bench(&[
+        "fanout",
+        "--url",
+        &url,
+        "--subscribers",
+        "10",
+        "--publishers",
+        "2",
+        "--topics",
+        "3",
+        "--rate",
+        "300",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--workers",
+        "0",
+    ])
+    .await
+    else {
+        panic!()
+    };
+    // Subscribers per topic are 4, 3, 3 and publishers go round-robin over the topics.
+    assert!(
+        r.expected > r.published * 3 && r.expected < r.published * 4,
+        "{r:?}"
+    );
+    assert_eq!(r.delivered, r.expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_stay_alive_and_heart_beats_keep_time_both_ways() {
+    let (url, _stop) = server("1000,1000").await;
+    let Report::Idle(r) = bench(&[
+        "idle",
+        "--url",
+        &url,
+        "--sessions",
+        "50",
+        "--heartbeat",
+        "1s",
+        "--hold",
+        "3s",
+        "--workers",
+        "0",
+    ])
+    .await
+    else {
+        panic!()
+    };
+    assert_eq!(r.connected, 50, "{r:?}");
+    assert_eq!(r.alive_at_end, 50, "{r:?}");
+    assert_eq!(r.dropped, 0);
+    assert!(r.connect_rate.unwrap() > 0.0);
+    let h = &r.heartbeat;
+    assert_eq!((h.server_interval_ms, h.client_interval_ms), (1000, 1000));
+    assert!(h.server_received >= 100, "{h:?}");
+    assert!(h.server_on_time_fraction.unwrap() > 0.9, "{h:?}");
+    assert!(h.client_sent >= 100, "{h:?}");
+    assert!(h.client_on_time_fraction.unwrap() > 0.9, "{h:?}");
+    assert!(r.rss_connected_bytes.is_some() && r.rss_per_session_bytes.is_some());
+    assert!(Report::Idle(r).table().contains("heart-beats"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_reported_not_hung_on() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    drop(listener);
+    let cli = Cli::try_parse_from([
+        "bench",
+        "fanout",
+        "--url",
+        &url,
+        "--subscribers",
+        "3",
+        "--workers",
+        "0",
+        "--duration",
+        "1s",
+    ])
+    .unwrap();
+    let e = stompbox_bench::execute(&cli.command).await.unwrap_err();
+    assert!(e.to_string().contains("could not subscribe"), "{e:#}");
+}
+
+#[tokio::test]
+async fn the_metrics_endpoint_reports_process_memory_and_cpu() {
+    let (url, _stop) = server("10000,10000").await;
+    let metrics = url.replace("/test-ws", "/metrics");
+    let sample = Probe::Metrics(metrics).sample().await;
+    assert!(sample.rss_bytes.unwrap() > 1_000_000, "{sample:?}");
+    assert!(sample.cpu_seconds.unwrap() >= 0.0, "{sample:?}");
+}
