@@ -26,40 +26,44 @@ def _get(obj, *paths):
 
 
 def normalize(run):
-    """Flat metrics of one run: the generator's JSON, completed by what bench-peers observed itself."""
+    """Flat metrics of one run: the generator's JSON (crates/bench/src/report.rs: FanoutReport,
+    IdleReport), completed by what bench-peers observed itself (RSS peak, CPU over the whole run)."""
     r = run.get("result") or {}
     obs = run.get("observed") or {}
+    ms = lambda v: None if v is None else v * 1000.0  # noqa: E731 - latency_ms -> µs
     m = {
-        "deliveries_per_sec": _get(r, "deliveries_per_sec"),
+        "deliveries_per_sec": _get(r, "deliveries_per_s"),
         "delivered": _get(r, "delivered"),
         "published": _get(r, "published"),
         "lost": _get(r, "lost"),
-        "p50_us": _get(r, "latency_us.p50"),
-        "p99_us": _get(r, "latency_us.p99"),
-        "p999_us": _get(r, "latency_us.p999"),
-        "max_us": _get(r, "latency_us.max"),
+        "dropped": _get(r, "dropped"),
+        "p50_us": ms(_get(r, "latency_ms.p50")),
+        "p99_us": ms(_get(r, "latency_ms.p99")),
+        "p999_us": ms(_get(r, "latency_ms.p999")),
+        "max_us": ms(_get(r, "latency_ms.max")),
         "server_cpu_s": _get(r, "server.cpu_seconds"),
-        "server_rss_bytes": _get(r, "server.rss_bytes"),
-        "sessions": _get(r, "sessions"),
+        "per_cpu_s": _get(r, "server.deliveries_per_cpu_second"),
+        "server_rss_bytes": _get(r, "server.rss_after_bytes", "rss_end_bytes"),
+        "sessions": _get(r, "sessions_requested"),
         "connected": _get(r, "connected"),
-        "rss_before_bytes": _get(r, "server.rss_bytes_before"),
-        "rss_after_bytes": _get(r, "server.rss_bytes_after"),
+        "alive": _get(r, "alive_at_end"),
+        "rss_before_bytes": _get(r, "rss_before_bytes", "server.rss_before_bytes"),
+        "rss_after_bytes": _get(r, "rss_connected_bytes"),
+        "rss_per_session": _get(r, "rss_per_session_bytes"),
+        "run_cpu_s": obs.get("cpu_s"),
     }
+    m["lost_dropped"] = (m["lost"], m["dropped"])
+    if m["per_cpu_s"] is None and m["delivered"] and m["server_cpu_s"]:
+        m["per_cpu_s"] = m["delivered"] / m["server_cpu_s"]
     if m["rss_before_bytes"] is None and obs.get("rss_kib_start") is not None:
         m["rss_before_bytes"] = obs["rss_kib_start"] * 1024
     if m["rss_after_bytes"] is None and obs.get("rss_kib_peak") is not None:
         m["rss_after_bytes"] = obs["rss_kib_peak"] * 1024
     if m["server_rss_bytes"] is None and obs.get("rss_kib_peak") is not None:
         m["server_rss_bytes"] = obs["rss_kib_peak"] * 1024
-    if m["delivered"] and m["server_cpu_s"]:
-        m["per_cpu_s"] = m["delivered"] / m["server_cpu_s"]
-    else:
-        m["per_cpu_s"] = None
-    n = m["connected"] or m["sessions"]
-    if n and m["rss_before_bytes"] is not None and m["rss_after_bytes"] is not None:
+    n = m["connected"]
+    if m["rss_per_session"] is None and n and m["rss_before_bytes"] is not None and m["rss_after_bytes"] is not None:
         m["rss_per_session"] = (m["rss_after_bytes"] - m["rss_before_bytes"]) / n
-    else:
-        m["rss_per_session"] = None
     return m
 
 
@@ -96,6 +100,13 @@ def fmt_bytes(v):
     return f"{v:.0f} B"
 
 
+def fmt_lost(pair):
+    """Lost deliveries, and the subscribers the server closed during the run when there were any."""
+    lost, dropped = pair if pair else (None, None)
+    text = fmt_num(lost)
+    return f"{text} ({fmt_num(dropped)} closed)" if dropped else text
+
+
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return "—"
@@ -108,15 +119,16 @@ FANOUT_COLS = [  # (heading, metric, formatter)
     ("p50", "p50_us", fmt_us),
     ("p99", "p99_us", fmt_us),
     ("p99.9", "p999_us", fmt_us),
-    ("lost", "lost", fmt_num),
+    ("lost", "lost_dropped", fmt_lost),
     ("server RSS", "server_rss_bytes", fmt_bytes),
 ]
 IDLE_COLS = [
-    ("sessions", "connected", fmt_num),
+    ("connected", "connected", fmt_num),
+    ("alive at end", "alive", fmt_num),
     ("RSS before", "rss_before_bytes", fmt_bytes),
     ("RSS with sessions", "rss_after_bytes", fmt_bytes),
     ("RSS per idle session", "rss_per_session", fmt_bytes),
-    ("server CPU-s", "server_cpu_s", fmt_num),
+    ("server CPU-s, whole run", "run_cpu_s", fmt_num),
 ]
 
 
@@ -129,7 +141,7 @@ def table(cols, rows, ratios):
         else:
             out.append(f"| {label} | " + " | ".join(f(m.get(k)) for _, k, f in cols) + " |")
     for label, a, b in ratios:
-        cells = ["—" if k == "lost" else ratio(a.get(k), b.get(k)) for _, k, _ in cols]
+        cells = ["—" if k == "lost_dropped" else ratio(a.get(k), b.get(k)) for _, k, _ in cols]
         out.append(f"| *{label}* | " + " | ".join(cells) + " |")
     return out
 
@@ -160,6 +172,11 @@ def scenario_section(scenario, runs):
         ratios.append(("stompbox / floor", metrics["stompbox"], metrics["floor"]))
     cols = IDLE_COLS if scenario["kind"] == "idle" else FANOUT_COLS
     lines += table(cols, rows, ratios)
+    notes = [(target, note) for target in scenario["targets"] if target in runs
+             for note in ((runs[target].get("result") or {}).get("generator") or {}).get("notes") or []]
+    if notes:
+        lines.append("")
+        lines += [f"- {TARGET_NAMES[target]}: {one_line(note, 200)}" for target, note in notes]
     lines += ["", "```sh"]
     for target in scenario["targets"]:
         if target in runs:
@@ -182,7 +199,7 @@ def render(data):
         "```",
         "",
         f"Machine: {mach['cpus']} cores ({mach['cpu_model']}), Linux {mach['kernel']}; open files "
-        f"limited to {mach['nofile_hard']} per process (hard). **The load generator shares these "
+        f"limited to {fmt_num(mach['nofile_hard'])} per process (hard). **The load generator shares these "
         f"{mach['cpus']} cores with the server under test**, so absolute figures are the pair's, not "
         "the server's alone, and move with whatever else runs on the machine; the ratios (stompbox / "
         "RabbitMQ, stompbox / floor) come from runs minutes apart in one invocation and hold better. "

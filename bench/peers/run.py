@@ -10,6 +10,7 @@ import argparse
 import datetime
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -209,6 +210,13 @@ def machine_info(opts):
             "stompbox_rev": sh("git", "describe", "--always", "--dirty")}
 
 
+def spaced(number_text):
+    try:
+        return f"{int(number_text.strip()):,}".replace(",", " ")
+    except ValueError:
+        return number_text.strip()
+
+
 def rabbit_limits():
     """RabbitMQ's own view of its limits (socket limit from file descriptors, Erlang processes)."""
     with rabbit.Rabbit() as r:
@@ -216,9 +224,9 @@ def rabbit_limits():
     out = []
     for line in lines:
         if line.startswith("Sockets:"):
-            out.append("its socket limit from `rabbitmq-diagnostics status`: " + line.split("limit:")[-1].strip())
+            out.append("socket limit " + spaced(line.split("limit:")[-1]) + " in `rabbitmq-diagnostics status`")
         elif line.startswith("Erlang processes:"):
-            out.append("Erlang process limit " + line.split("used,")[-1].replace("limit", "").strip())
+            out.append("Erlang process limit " + spaced(line.split("used,")[-1].replace("limit", "")))
     return out
 
 
@@ -280,7 +288,6 @@ def parse_args(argv):
     p.add_argument("--results-dir", default=os.path.join(ROOT, "bench/results"))
     p.add_argument("--benchmarks", default=os.path.join(ROOT, "BENCHMARKS.md"), help="'' to skip writing it")
     p.add_argument("--render-only", metavar="JSON", help="rewrite the BENCHMARKS.md section from a saved run")
-    p.add_argument("--command-line", default="", help=argparse.SUPPRESS)
     opts = p.parse_args(argv)
     q = opts.quick
     for name, full, quick in [("idle_sessions", 19000, 2000), ("hold", 300, 20), ("duration", 10, 5),
@@ -318,7 +325,7 @@ def main(argv):
     now = datetime.datetime.now(datetime.timezone.utc)
     name = f"peers-{now:%Y-%m-%d}{'-quick' if opts.quick else ''}.json"
     data = {"date": f"{now:%Y-%m-%d}", "started": now.isoformat(timespec="seconds"), "quick": opts.quick,
-            "command": opts.command_line or "scripts/bench-peers " + " ".join(argv),
+            "command": " ".join(filter(None, [os.environ.get("BENCH_PEERS_NAME", "bench/peers/run.py"), shlex.join(argv)])),
             "machine": machine_info(opts), "scenarios": scen, "runs": [],
             "json_path": os.path.relpath(os.path.join(opts.results_dir, name), ROOT),
             "json_abs": os.path.join(opts.results_dir, name)}

@@ -9,17 +9,21 @@ import report  # noqa: E402
 import run  # noqa: E402
 
 
-def fanout_result(rate, cpu, p99, lost=0, duration=10):
+def fanout_result(rate, cpu, p99_ms, lost=0, duration=10):
+    """Shaped like crates/bench's FanoutReport (the fields bench-peers reads)."""
     delivered = int(rate * duration)
-    return {"scenario": "fanout", "deliveries_per_sec": rate, "delivered": delivered,
-            "published": delivered // 1000, "lost": lost,
-            "latency_us": {"p50": p99 / 4, "p99": p99, "p999": p99 * 2, "max": p99 * 3},
-            "server": {"cpu_seconds": cpu, "rss_bytes": 50 << 20}}
+    return {"scenario": "fanout", "deliveries_per_s": rate, "delivered": delivered,
+            "published": delivered // 1000, "lost": lost, "dropped": 0,
+            "latency_ms": {"count": delivered, "p50": p99_ms / 4, "p99": p99_ms, "p999": p99_ms * 2, "max": p99_ms * 3},
+            "server": {"probe": {"pid": 1}, "cpu_seconds": cpu, "deliveries_per_cpu_second": delivered / cpu,
+                       "rss_before_bytes": 5 << 20, "rss_after_bytes": 50 << 20}}
 
 
 def idle_result(sessions, before, after):
-    return {"scenario": "idle", "sessions": sessions, "connected": sessions,
-            "server": {"rss_bytes_before": before, "rss_bytes_after": after, "cpu_seconds": 1.5}}
+    """Shaped like crates/bench's IdleReport."""
+    return {"scenario": "idle", "sessions_requested": sessions, "connected": sessions, "alive_at_end": sessions,
+            "rss_before_bytes": before, "rss_connected_bytes": after, "rss_end_bytes": after,
+            "rss_per_session_bytes": (after - before) // sessions}
 
 
 def fake_run():
@@ -29,14 +33,15 @@ def fake_run():
     for s in scen:
         for t in s["targets"]:
             rec = {"scenario": s["id"], "target": t, "command": f"stompbox bench {s['kind']} {t}",
-                   "error": None, "observed": None}
+                   "error": None, "observed": {"cpu_s": 1.5}}
             if s["kind"] == "idle":
                 rec["result"] = idle_result(2000, 10 << 20, (10 << 20) + 2000 * (11000 if t == "stompbox" else 33000))
             else:
                 rate = {"stompbox": 2_000_000, "rabbitmq": 400_000, "floor": 4_000_000}[t]
-                rec["result"] = fanout_result(rate, cpu=8.0 if t != "floor" else 5.0, p99=2000)
+                rec["result"] = fanout_result(rate, cpu=8.0 if t != "floor" else 5.0, p99_ms=2.0)
             runs.append(rec)
     runs[1] = dict(runs[1], result=None, error="exit 1: connection refused | by\nserver")
+    runs[2]["result"]["generator"] = {"workers": 2, "notes": ["the drain ended 12 deliveries short"]}
     return {"date": "2026-11-25", "quick": True, "command": "scripts/bench-peers --quick",
             "json_path": "bench/results/peers-2026-11-25-quick.json", "elapsed_s": 600,
             "machine": {"cpus": 2, "cpu_model": "AMD EPYC", "kernel": "6.1", "nofile_hard": 20000,
@@ -51,7 +56,7 @@ class RenderTest(unittest.TestCase):
 
     def test_states_the_shared_machine_and_commands(self):
         self.assertIn("shares these 2 cores", self.text)
-        self.assertIn("20000", self.text)
+        self.assertIn("limited to 20 000 per process", self.text)
         self.assertIn("scripts/bench-peers --quick", self.text)
         self.assertIn("stompbox bench idle rabbitmq", self.text)
         self.assertIn("Quick run", self.text)
@@ -69,18 +74,26 @@ class RenderTest(unittest.TestCase):
     def test_idle_memory_per_session(self):
         idle = self.text.split("### ")[5]
         self.assertTrue(idle.startswith("Idle: 2 000 sessions with 10 s heart-beats, held 20 s\n"))
-        self.assertIn("| stompbox | 2 000 | 10.0 MiB | 31.0 MiB | 10.7 KiB |", idle)
-        self.assertIn("| *stompbox / RabbitMQ* | 1.00× | 1.00× | 0.42× | 0.33× |", idle)
+        self.assertIn("| stompbox | 2 000 | 2 000 | 10.0 MiB | 31.0 MiB | 10.7 KiB | 1.5 |", idle)
+        self.assertIn("| *stompbox / RabbitMQ* | 1.00× | 1.00× | 1.00× | 0.42× | 0.33× | 1.00× |", idle)
 
     def test_a_failed_run_is_a_row_not_a_crash(self):
         first = self.text.split("### ")[1]
         self.assertIn("| RabbitMQ Web-STOMP | failed: exit 1: connection refused / by server |", first)
         self.assertIn("stompbox / floor", first)
         self.assertNotIn("stompbox / RabbitMQ", first)
+        self.assertIn("\n- raw floor: the drain ended 12 deliveries short\n", first)
 
     def test_observed_figures_fill_in_missing_rss(self):
         m = report.normalize({"result": {"connected": 100}, "observed": {"rss_kib_start": 1000, "rss_kib_peak": 2000}})
         self.assertEqual(m["rss_per_session"], 1000 * 1024 / 100)
+
+    def test_latency_ms_become_us(self):
+        self.assertEqual(report.normalize({"result": fanout_result(10, 1, 2.5)})["p99_us"], 2500)
+
+    def test_closed_subscribers_show_beside_lost(self):
+        m = report.normalize({"result": dict(fanout_result(10, 1, 2.5), lost=7, dropped=3)})
+        self.assertEqual(report.fmt_lost(m["lost_dropped"]), "7 (3 closed)")
 
 
 class SpliceTest(unittest.TestCase):
