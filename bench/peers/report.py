@@ -51,6 +51,8 @@ def normalize(run):
         "rss_after_bytes": _get(r, "rss_connected_bytes"),
         "rss_per_session": _get(r, "rss_per_session_bytes"),
         "run_cpu_s": obs.get("cpu_s"),
+        "connect_rate": _get(r, "connect_rate"),
+        "hb_on_time": _get(r, "heartbeat.server_on_time_fraction"),
     }
     m["lost_dropped"] = (m["lost"], m["dropped"])
     if m["per_cpu_s"] is None and m["delivered"] and m["server_cpu_s"]:
@@ -100,6 +102,10 @@ def fmt_bytes(v):
     return f"{v:.0f} B"
 
 
+def fmt_pct(v):
+    return "—" if v is None else f"{v * 100:.1f} %"
+
+
 def fmt_lost(pair):
     """Lost deliveries, and the subscribers the server closed during the run when there were any."""
     lost, dropped = pair if pair else (None, None)
@@ -124,7 +130,9 @@ FANOUT_COLS = [  # (heading, metric, formatter)
 ]
 IDLE_COLS = [
     ("connected", "connected", fmt_num),
+    ("connects/s", "connect_rate", fmt_num),
     ("alive at end", "alive", fmt_num),
+    ("server heart-beats on time", "hb_on_time", fmt_pct),
     ("RSS before", "rss_before_bytes", fmt_bytes),
     ("RSS with sessions", "rss_after_bytes", fmt_bytes),
     ("RSS per idle session", "rss_per_session", fmt_bytes),

@@ -23,7 +23,8 @@ def idle_result(sessions, before, after):
     """Shaped like crates/bench's IdleReport."""
     return {"scenario": "idle", "sessions_requested": sessions, "connected": sessions, "alive_at_end": sessions,
             "rss_before_bytes": before, "rss_connected_bytes": after, "rss_end_bytes": after,
-            "rss_per_session_bytes": (after - before) // sessions}
+            "rss_per_session_bytes": (after - before) // sessions, "connect_rate": 1000.0,
+            "heartbeat": {"server_on_time_fraction": 0.995}}
 
 
 def fake_run():
@@ -74,8 +75,8 @@ class RenderTest(unittest.TestCase):
     def test_idle_memory_per_session(self):
         idle = self.text.split("### ")[5]
         self.assertTrue(idle.startswith("Idle: 2 000 sessions with 10 s heart-beats, held 20 s\n"))
-        self.assertIn("| stompbox | 2 000 | 2 000 | 10.0 MiB | 31.0 MiB | 10.7 KiB | 1.5 |", idle)
-        self.assertIn("| *stompbox / RabbitMQ* | 1.00× | 1.00× | 1.00× | 0.42× | 0.33× | 1.00× |", idle)
+        self.assertIn("| stompbox | 2 000 | 1 000 | 2 000 | 99.5 % | 10.0 MiB | 31.0 MiB | 10.7 KiB | 1.5 |", idle)
+        self.assertIn("| *stompbox / RabbitMQ* | 1.00× | 1.00× | 1.00× | 1.00× | 1.00× | 0.42× | 0.33× | 1.00× |", idle)
 
     def test_a_failed_run_is_a_row_not_a_crash(self):
         first = self.text.split("### ")[1]
