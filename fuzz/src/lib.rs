@@ -92,7 +92,7 @@ fn after_round_trip(frame: &Frame, version: Version) -> Frame {
         headers: frame
             .headers
             .iter()
-            .map(|(n, v)| (fix(n), fix(v)))
+            .map(|(n, v)| (fix(n).into(), fix(v).into()))
             .collect(),
         body: frame.body.clone(),
     };

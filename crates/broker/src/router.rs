@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use stompbox_stomp::{Command, Header, MessageTemplate, Version};
+use stompbox_stomp::{Command, Header, MessageTemplate, Str, Version};
 
 use crate::outbox::{Outbound, Outbox};
 
@@ -47,10 +47,10 @@ pub(crate) struct StoredMessage {
 impl StoredMessage {
     fn shared_headers(&self) -> Vec<Header> {
         let mut h = Vec::with_capacity(self.headers.len() + 3);
-        h.push(("message-id".to_string(), self.id.to_string()));
-        h.push(("destination".to_string(), self.destination.to_string()));
+        h.push((Str::from_static("message-id"), Str::from(&self.id)));
+        h.push((Str::from_static("destination"), Str::from(&self.destination)));
         if self.redelivered {
-            h.push(("redelivered".to_string(), "true".to_string()));
+            h.push((Str::from_static("redelivered"), Str::from_static("true")));
         }
         h.extend(self.headers.iter().cloned());
         h

@@ -1,14 +1,18 @@
-//! Codec throughput: decoding and encoding a typical SEND with a 100-byte and a 4 KiB body, and
-//! a MESSAGE fan-out (shared template + per-subscriber head).
+//! Codec throughput in bytes per second: decoding and encoding a typical SEND with a 100-byte
+//! and a 4 KiB body, decoding the MESSAGE a subscriber gets for a 100-byte body, and a MESSAGE
+//! fan-out (shared template + per-subscriber head).
 //!
 //! `cargo bench -p stompbox-stomp --bench codec`
 
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main,
+    measurement::WallTime,
+};
 use stompbox_stomp::{
-    Command, Decoder, Frame, Limits, MessageTemplate, Version, encode, encode_into,
+    Command, Decoder, Frame, Header, Limits, MessageTemplate, Str, Version, encode, encode_into,
 };
 
 /// Frames per decoded buffer, so that per-iteration setup is amortised.
@@ -23,63 +27,73 @@ fn send(body_len: usize) -> Frame {
         .with_body(vec![b'x'; body_len])
 }
 
+/// The headers a broker shares between the subscribers of one message.
+fn message_headers() -> Vec<Header> {
+    [
+        ("message-id", "T_sub-0@@session-1@@42"),
+        ("destination", "/topic/prices.eu.stock-42"),
+        ("content-type", "application/json;charset=utf-8"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (Str::from_static(name), Str::from_static(value)))
+    .collect()
+}
+
+/// Decodes `wire` repeated [`FRAMES`] times from one buffer.
+fn bench_decode(group: &mut BenchmarkGroup<'_, WallTime>, wire: &[u8]) {
+    let stream = wire.repeat(FRAMES);
+    group.throughput(Throughput::Bytes(stream.len() as u64));
+    group.bench_function("decode", |b| {
+        let limits = Limits::default();
+        b.iter_batched(
+            || BytesMut::from(&stream[..]),
+            |mut buf| {
+                let mut decoder = Decoder::new(limits);
+                let mut n = 0;
+                while let Ok(Some(item)) = decoder.decode(&mut buf) {
+                    black_box(item);
+                    n += 1;
+                }
+                assert_eq!(n, FRAMES);
+            },
+            BatchSize::SmallInput,
+        );
+    });
+}
+
+fn bench_encode(group: &mut BenchmarkGroup<'_, WallTime>, frame: &Frame) {
+    let len = encode(frame, Version::V1_2).len();
+    group.throughput(Throughput::Bytes(len as u64));
+    group.bench_function("encode", |b| {
+        let mut buf = BytesMut::with_capacity(len);
+        b.iter(|| {
+            buf.clear();
+            encode_into(black_box(frame), Version::V1_2, &mut buf);
+            black_box(&buf);
+        });
+    });
+}
+
 fn codec(c: &mut Criterion) {
     for (name, body_len) in [("100B", 100), ("4KiB", 4096)] {
         let frame = send(body_len);
-        let wire = encode(&frame, Version::V1_2);
-        let stream: Vec<u8> = wire
-            .iter()
-            .copied()
-            .cycle()
-            .take(wire.len() * FRAMES)
-            .collect();
-
         let mut group = c.benchmark_group(format!("send_{name}"));
-        group.throughput(Throughput::Bytes(stream.len() as u64));
-        group.bench_function("decode", |b| {
-            let limits = Limits::default();
-            b.iter_batched(
-                || BytesMut::from(&stream[..]),
-                |mut buf| {
-                    let mut decoder = Decoder::new(limits);
-                    let mut n = 0;
-                    while let Ok(Some(item)) = decoder.decode(&mut buf) {
-                        black_box(item);
-                        n += 1;
-                    }
-                    assert_eq!(n, FRAMES);
-                },
-                BatchSize::SmallInput,
-            );
-        });
-        group.throughput(Throughput::Bytes(wire.len() as u64));
-        group.bench_function("encode", |b| {
-            let mut buf = BytesMut::with_capacity(wire.len());
-            b.iter(|| {
-                buf.clear();
-                encode_into(black_box(&frame), Version::V1_2, &mut buf);
-                black_box(&buf);
-            });
-        });
+        bench_decode(&mut group, &encode(&frame, Version::V1_2));
+        bench_encode(&mut group, &frame);
         group.finish();
     }
 
-    let headers = vec![
-        ("message-id".to_owned(), "T_sub-0@@session-1@@42".to_owned()),
-        (
-            "destination".to_owned(),
-            "/topic/prices.eu.stock-42".to_owned(),
-        ),
-        (
-            "content-type".to_owned(),
-            "application/json;charset=utf-8".to_owned(),
-        ),
-    ];
+    let headers = message_headers();
     let body = Bytes::from(vec![b'x'; 100]);
     let template = MessageTemplate::new(&headers, &body, Version::V1_2);
+    let mut message = BytesMut::new();
+    MessageTemplate::write_head(&mut message, Version::V1_2, "sub-0", None);
+    message.extend_from_slice(template.tail());
+    let mut group = c.benchmark_group("message_100B");
+    bench_decode(&mut group, &message);
+
     let mut head = BytesMut::new();
     MessageTemplate::write_head(&mut head, Version::V1_2, "sub-0", Some("ack-42"));
-    let mut group = c.benchmark_group("message_100B");
     group.throughput(Throughput::Bytes(
         (head.len() + template.tail().len()) as u64,
     ));

@@ -3,8 +3,12 @@
 //! "Heart-beating", with the 1.0 and 1.1 escaping rules.
 //!
 //! Owns finding frame boundaries in a growing buffer, enforcing [`Limits`] before anything
-//! big is allocated, and turning header lines into [`Header`]s ([`header`]). Must not do I/O
-//! or give meaning to any header but `content-length`: that is the session's job.
+//! big is allocated, and turning header lines into [`Header`](crate::Header)s ([`header`]).
+//! Must not do I/O or give meaning to any header but `content-length`: that is the session's
+//! job.
+//!
+//! A complete frame is split off the buffer without copying, as one shared buffer that the
+//! body and the header names and values slice (see [`Str`](crate::Str)).
 //!
 //! The decoder remembers how far it got in the buffer between calls (like tokio-util's
 //! `LinesCodec`), so bytes trickling in are scanned once, not once per call.
@@ -13,12 +17,12 @@ mod error;
 mod header;
 mod limits;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 pub use error::DecodeError;
 pub use limits::Limits;
 
-use crate::{Command, Frame, Header, UnknownCommand, Version};
+use crate::{Command, Frame, UnknownCommand, Version};
 
 /// The longest command line that can still name a command: `UNSUBSCRIBE` and a CR.
 const MAX_COMMAND_LINE: usize = "UNSUBSCRIBE\r".len();
@@ -47,18 +51,22 @@ pub struct Decoder {
     /// before it was searched, in the current phase, for the byte that phase waits for (the LF
     /// ending a header line, or the NUL ending a body) without finding it.
     scanned: usize,
+    /// The header lines of the partial frame's head read so far (kept between frames so that
+    /// its allocation is reused).
+    lines: Vec<header::Line>,
 }
 
 /// A frame whose head is being read (`body` is `None`) or whose body is awaited.
 #[derive(Debug, Clone)]
 struct Partial {
     command: Command,
-    headers: Vec<Header>,
     /// Offset of the first header line not parsed yet; once the head is complete, of the body.
     pos: usize,
     /// `None` while the head is incomplete, then the body's length: `Some(Some(n))` from a
     /// `content-length` header, `Some(None)` when the body runs to the first NUL.
     body: Option<Option<usize>>,
+    /// Once the head is complete: the version whose escape sequences its headers hold, if any.
+    escaped: Option<Version>,
 }
 
 /// What the bytes at the front of the buffer start.
@@ -79,6 +87,7 @@ impl Decoder {
             version: Version::V1_2,
             partial: None,
             scanned: 0,
+            lines: Vec::new(),
         }
     }
 
@@ -120,28 +129,35 @@ impl Decoder {
                     buf.advance(eol);
                     return Ok(Some(Item::HeartBeat));
                 }
-                Start::Frame(partial) => partial,
+                Start::Frame(partial) => {
+                    self.lines.clear();
+                    partial
+                }
             },
         };
         if partial.body.is_none() && !self.read_head(&mut partial, buf)? {
             self.partial = Some(partial);
             return Ok(None);
         }
-        match self.take_body(&partial, buf)? {
-            Some(body) => Ok(Some(Item::Frame(Frame {
-                command: partial.command,
-                headers: partial.headers,
-                body,
-            }))),
-            None => {
-                self.partial = Some(partial);
-                Ok(None)
-            }
-        }
+        let Some(body_end) = self.body_end(&partial, buf)? else {
+            self.partial = Some(partial);
+            return Ok(None);
+        };
+        // One split for the whole frame, whose bytes then become the body: each split or
+        // slice of the buffer costs an atomic reference count update.
+        let mut body = buf.split_to(body_end + 1).freeze();
+        let headers = header::headers(&body, &self.lines, partial.escaped)?;
+        body.advance(partial.pos);
+        body.truncate(body_end - partial.pos);
+        Ok(Some(Item::Frame(Frame {
+            command: partial.command,
+            headers,
+            body,
+        })))
     }
 
     /// Parses complete header lines; `true` once the blank line ending the head was read.
-    fn read_head(&self, partial: &mut Partial, buf: &BytesMut) -> Result<bool, DecodeError> {
+    fn read_head(&mut self, partial: &mut Partial, buf: &BytesMut) -> Result<bool, DecodeError> {
         let limits = &self.limits;
         let escaping = (self.version > Version::V1_0 && partial.command.escapes_headers())
             .then_some(self.version);
@@ -155,49 +171,67 @@ impl Decoder {
             };
             limits.check_frame_size(lf + 1)?;
             let line = strip_cr(buf.get(partial.pos..lf).unwrap_or_default());
-            partial.pos = lf + 1;
             if line.is_empty() {
-                partial.body = Some(limits.body_length(&partial.headers, partial.pos)?);
+                partial.pos = lf + 1;
+                self.finish_head(partial, buf, escaping)?;
                 return Ok(true);
             }
-            limits.check_header_line(line, partial.headers.len())?;
-            partial.headers.push(header::parse(line, escaping)?);
+            limits.check_header_line(line, self.lines.len())?;
+            self.lines.push(header::Line::parse(line, partial.pos)?);
+            partial.pos = lf + 1;
         }
     }
 
-    /// Splits the body and its NUL off `buf` once they are all there.
-    fn take_body(
+    /// Checks the escape sequences of a complete head and reads its body length.
+    fn finish_head(
         &self,
-        partial: &Partial,
-        buf: &mut BytesMut,
-    ) -> Result<Option<Bytes>, DecodeError> {
+        partial: &mut Partial,
+        buf: &BytesMut,
+        escaping: Option<Version>,
+    ) -> Result<(), DecodeError> {
+        let head = buf.get(..partial.pos).unwrap_or_default();
+        let escaped = header::check_escapes(head, &self.lines, escaping)?;
+        partial.escaped = escaping.filter(|_| escaped);
+        // A name with escape sequences cannot mean `content-length`, which needs none.
+        let content_length = self
+            .lines
+            .iter()
+            .find(|line| line.name(head) == b"content-length")
+            .map(|line| line.value(head));
+        let unescaped = match (content_length, partial.escaped) {
+            (Some(value), Some(version)) => header::unescaped(value, version)?,
+            _ => None,
+        };
+        let content_length = unescaped.as_deref().or(content_length);
+        partial.body = Some(self.limits.body_length(content_length, partial.pos)?);
+        Ok(())
+    }
+
+    /// The offset of the NUL ending the body, once the body and its NUL are all in `buf`.
+    fn body_end(&self, partial: &Partial, buf: &BytesMut) -> Result<Option<usize>, DecodeError> {
         let start = partial.pos;
-        let end = match partial.body {
+        match partial.body {
             Some(Some(length)) => {
                 // `Limits::body_length` checked that this neither overflows nor breaks the limit.
                 let end = start + length;
                 match buf.get(end) {
-                    None => return Ok(None),
-                    Some(0) => end,
-                    Some(_) => return Err(DecodeError::MissingNul),
+                    None => Ok(None),
+                    Some(0) => Ok(Some(end)),
+                    Some(_) => Err(DecodeError::MissingNul),
                 }
             }
             _ => match find(0, buf, start.max(self.scanned)) {
                 Some(end) => {
                     self.limits.check_frame_size(end)?;
-                    end
+                    Ok(Some(end))
                 }
                 None => {
                     // Everything buffered belongs to this frame and its NUL is not among it.
                     self.limits.check_frame_size(buf.len())?;
-                    return Ok(None);
+                    Ok(None)
                 }
             },
-        };
-        buf.advance(start);
-        let body = buf.split_to(end - start).freeze();
-        buf.advance(1);
-        Ok(Some(body))
+        }
     }
 }
 
@@ -216,12 +250,13 @@ fn start(buf: &BytesMut) -> Result<Start, DecodeError> {
     }
     // The command line is short, so there is no need to remember how far it was searched.
     let window = &buf[..buf.len().min(MAX_COMMAND_LINE + 1)];
-    match memchr::memchr(b'\n', window) {
+    // Too short for a vectorised search to pay.
+    match window.iter().position(|&b| b == b'\n') {
         Some(lf) => Ok(Start::Frame(Partial {
             command: Command::from_bytes(strip_cr(&window[..lf]))?,
-            headers: Vec::new(),
             pos: lf + 1,
             body: None,
+            escaped: None,
         })),
         // Too long to be a command even before its EOL arrives.
         None if window.len() > MAX_COMMAND_LINE => Err(DecodeError::UnknownCommand(

@@ -291,8 +291,8 @@ mod tests {
     #[test]
     fn a_message_template_and_head_make_a_message_frame() {
         let headers = vec![
-            ("message-id".to_owned(), "7".to_owned()),
-            ("destination".to_owned(), "/topic/a:b".to_owned()),
+            ("message-id".into(), "7".into()),
+            ("destination".into(), "/topic/a:b".into()),
         ];
         let body = Bytes::from_static(b"hi\0");
         let template = MessageTemplate::new(&headers, &body, Version::V1_2);
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_message_template_without_body_or_ack() {
-        let headers = vec![("destination".to_owned(), "/q".to_owned())];
+        let headers = vec![("destination".into(), "/q".into())];
         let template = MessageTemplate::new(&headers, &Bytes::new(), Version::V1_0);
         let mut buf = BytesMut::new();
         MessageTemplate::write_head(&mut buf, Version::V1_0, "0", None);
@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn a_message_template_keeps_a_given_content_length() {
-        let headers = vec![("content-length".to_owned(), "2".to_owned())];
+        let headers = vec![("content-length".into(), "2".into())];
         let template = MessageTemplate::new(&headers, &Bytes::from_static(b"ok"), Version::V1_1);
         assert_eq!(&template.tail()[..], b"content-length:2\n\nok\0");
     }

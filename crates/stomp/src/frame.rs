@@ -2,10 +2,12 @@
 
 use bytes::Bytes;
 
-use crate::Command;
+use crate::{Command, Str};
 
-/// One header line, already unescaped (decoded) or not yet escaped (to encode).
-pub type Header = (String, String);
+/// One header line, name and value, already unescaped (decoded) or not yet escaped (to encode).
+///
+/// Decoded names and values share the frame's bytes (see [`Str`]).
+pub type Header = (Str, Str);
 
 /// A STOMP frame.
 ///
@@ -32,7 +34,7 @@ impl Frame {
     }
 
     /// Appends a header (builder style).
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Frame {
+    pub fn with_header(mut self, name: impl Into<Str>, value: impl Into<Str>) -> Frame {
         self.headers.push((name.into(), value.into()));
         self
     }
@@ -52,7 +54,7 @@ impl Frame {
     }
 
     /// Appends a header.
-    pub fn push_header(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub fn push_header(&mut self, name: impl Into<Str>, value: impl Into<Str>) {
         self.headers.push((name.into(), value.into()));
     }
 }

@@ -12,6 +12,7 @@ mod decode;
 mod encode;
 mod frame;
 mod heartbeat;
+mod text;
 mod version;
 
 pub use command::{Command, UnknownCommand};
@@ -19,4 +20,5 @@ pub use decode::{DecodeError, Decoder, Item, Limits};
 pub use encode::{MessageTemplate, encode, encode_into};
 pub use frame::{Frame, Header};
 pub use heartbeat::{HeartBeat, HeartBeatError, Negotiated};
+pub use text::Str;
 pub use version::{Version, negotiate_version};

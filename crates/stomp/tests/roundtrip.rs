@@ -49,7 +49,7 @@ fn after_round_trip(frame: &Frame, version: Version) -> Frame {
         headers: frame
             .headers
             .iter()
-            .map(|(n, v)| (fix(n, true), fix(v, false)))
+            .map(|(n, v)| (fix(n, true).into(), fix(v, false).into()))
             .collect(),
         body: frame.body.clone(),
     };
@@ -213,6 +213,7 @@ proptest! {
         command in prop::sample::select(COMMANDS.to_vec()),
         headers in prop::collection::vec(("[a-c:\r\n\\\\]{1,6}", text()), 0..4),
     ) {
+        let headers = headers.into_iter().map(|(n, v)| (n.into(), v.into())).collect();
         let frame = Frame { command, headers, body: Bytes::new() };
         let bytes = encode(&frame, version);
         let (items, result) = decode_chunked(decoder(version, Limits::default()), &bytes, &[]);

@@ -1,39 +1,219 @@
-//! One header line: split at the first colon, unescape, check UTF-8 (STOMP 1.2 "Value Encoding").
+//! Header lines: split at the first colon, unescape (STOMP 1.2 "Value Encoding"), and once the
+//! frame is complete, turn them into [`Header`]s that share the head's bytes.
 //!
-//! Pure functions over one line without its EOL; the line splitting and limits live in the
-//! decoder.
+//! Pure functions; the line splitting and limits live in the decoder. A line's colon is found
+//! as soon as its EOL arrives; escape sequences are checked once the head is complete (one
+//! search for a backslash in the whole head, as most heads have none). Only when the frame is
+//! complete are names and values checked for UTF-8 and made into [`Str`]s: slices of the
+//! head, or copies for the few that had escape sequences. The names the specification
+//! defines are static strings.
 
-use crate::{DecodeError, Header, Version};
+use bytes::Bytes;
+
+use crate::{DecodeError, Header, Str, Version};
 
 /// How much of a bad line an error repeats back to the peer.
 const ECHO_LIMIT: usize = 64;
 
-/// Parses `name:value`. `escaping` is the version whose escape rules apply, or `None` when the
-/// frame's headers are not escaped (STOMP 1.0, `CONNECT`, `STOMP`, `CONNECTED`).
-///
-/// The name ends at the first colon; later colons belong to the value, which 1.0 and the
-/// unescaped frames need (`host:broker:61613` style values) and which is harmless elsewhere.
-pub(super) fn parse(line: &[u8], escaping: Option<Version>) -> Result<Header, DecodeError> {
-    let Some(colon) = memchr::memchr(b':', line) else {
-        let shown = &line[..line.len().min(ECHO_LIMIT)];
-        return Err(DecodeError::MissingColon(
-            String::from_utf8_lossy(shown).into_owned(),
-        ));
-    };
-    if colon == 0 {
-        return Err(DecodeError::EmptyHeaderName);
-    }
-    let (name, value) = (&line[..colon], &line[colon + 1..]);
-    Ok((text(name, escaping)?, text(value, escaping)?))
+/// Where a header line's name and value are in the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Line {
+    /// Offset of the line.
+    start: usize,
+    /// Offset of the colon ending the name.
+    colon: usize,
+    /// Offset of the line's end, without its EOL.
+    end: usize,
 }
 
-/// A name or value as a `String`, unescaped when `escaping` says so.
-fn text(raw: &[u8], escaping: Option<Version>) -> Result<String, DecodeError> {
-    let bytes = match escaping {
-        Some(version) if memchr::memchr(b'\\', raw).is_some() => unescape(raw, version)?,
-        _ => raw.to_vec(),
+impl Line {
+    /// Splits `line`, found at `start` in the head, at its first colon.
+    ///
+    /// The name ends at the first colon; later colons belong to the value, which 1.0 and the
+    /// unescaped frames need (`host:broker:61613` style values) and which is harmless elsewhere.
+    // Inlined with its errors made elsewhere, so that the `Line` is not passed through memory.
+    #[inline(always)]
+    pub(super) fn parse(line: &[u8], start: usize) -> Result<Line, DecodeError> {
+        match first_colon(line) {
+            Some(colon) if colon > 0 => Ok(Line {
+                start,
+                colon: start + colon,
+                end: start + line.len(),
+            }),
+            colon => Err(malformed(line, colon)),
+        }
+    }
+
+    /// The raw (still escaped) name in `head`, the buffer the line was parsed from.
+    pub(super) fn name<'a>(&self, head: &'a [u8]) -> &'a [u8] {
+        head.get(self.start..self.colon).unwrap_or_default()
+    }
+
+    /// The raw (still escaped) value in `head`, the buffer the line was parsed from.
+    pub(super) fn value<'a>(&self, head: &'a [u8]) -> &'a [u8] {
+        head.get(self.colon + 1..self.end).unwrap_or_default()
+    }
+}
+
+/// Why `line`, whose first colon is at `colon`, is not a header.
+#[cold]
+fn malformed(line: &[u8], colon: Option<usize>) -> DecodeError {
+    if colon.is_some() {
+        return DecodeError::EmptyHeaderName;
+    }
+    let shown = &line[..line.len().min(ECHO_LIMIT)];
+    DecodeError::MissingColon(String::from_utf8_lossy(shown).into_owned())
+}
+
+/// The offset of the first `:` in `line`.
+///
+/// Names are short, so this looks at eight bytes at a time in a `u64` rather than byte by byte
+/// (whose loop exit is a mispredicted branch per line) or with `memchr` (whose setup costs more
+/// than the search).
+fn first_colon(line: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+    const COLONS: u64 = u64::from_le_bytes([b':'; 8]);
+    /// Bit 7 of the lowest byte that is a colon is set (bits above it may be too).
+    fn colons(word: [u8; 8]) -> u64 {
+        let word = u64::from_le_bytes(word) ^ COLONS;
+        word.wrapping_sub(ONES) & !word & HIGH_BITS
+    }
+    let mut chunks = line.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let found = colons(chunk.try_into().unwrap_or_default());
+        if found != 0 {
+            return Some(offset + found.trailing_zeros() as usize / 8);
+        }
+        offset += 8;
+    }
+    let rest = chunks.remainder();
+    let mut word = [0; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    let found = colons(word);
+    (found != 0).then(|| offset + found.trailing_zeros() as usize / 8)
+}
+
+/// Whether the header lines of `head` (a complete head: command line to blank line) hold escape
+/// sequences that `escaping` defines; fails on one it does not. `escaping` is `None` when the
+/// frame's headers are not escaped (STOMP 1.0, `CONNECT`, `STOMP`, `CONNECTED`).
+pub(super) fn check_escapes(
+    head: &[u8],
+    lines: &[Line],
+    escaping: Option<Version>,
+) -> Result<bool, DecodeError> {
+    let Some(version) = escaping else {
+        return Ok(false);
     };
-    String::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
+    if memchr::memchr(b'\\', head).is_none() {
+        return Ok(false);
+    }
+    for line in lines {
+        unescaped(line.name(head), version)?;
+        unescaped(line.value(head), version)?;
+    }
+    Ok(true)
+}
+
+/// `raw` unescaped: `None` when it has no backslash, so stays as it is.
+pub(super) fn unescaped(raw: &[u8], version: Version) -> Result<Option<Vec<u8>>, DecodeError> {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return Ok(None);
+    }
+    unescape(raw, version).map(Some)
+}
+
+/// The headers of a complete frame: `head` is its head's bytes (command line to blank line),
+/// `lines` its header lines in order, and `escaped` the version whose escape sequences they
+/// hold (see [`check_escapes`]), if any. Fails if a name or value is not UTF-8.
+pub(super) fn headers(
+    head: &Bytes,
+    lines: &[Line],
+    escaped: Option<Version>,
+) -> Result<Vec<Header>, DecodeError> {
+    // Collected from an infallible `map`, so that each header is written straight into the
+    // vector: assembled on the stack and copied, it cost a stalled load per header.
+    let mut invalid = false;
+    let headers = lines
+        .iter()
+        .map(|line| {
+            let mut text = |range| {
+                text(head, range, escaped).unwrap_or_else(|| {
+                    invalid = true;
+                    Str::new()
+                })
+            };
+            // A well-known name has no backslash, so it is the same escaped or not.
+            let name = match well_known(line.name(head)) {
+                Some(name) => Str::from_static(name),
+                None => text(line.start..line.colon),
+            };
+            (name, text(line.colon + 1..line.end))
+        })
+        .collect();
+    if invalid {
+        return Err(DecodeError::InvalidUtf8);
+    }
+    Ok(headers)
+}
+
+/// The text at `range` of `head`, unescaped for `escaped`: a slice of `head` unless it had
+/// escape sequences. `None` if it is not UTF-8.
+// Inlined, returning an `Option` (not a `Result` with a large error), and with `Bytes::slice`
+// rather than `slice_ref`, so that the new `Str` stays in registers: passing it through memory
+// cost more than the rest of building a header.
+#[inline(always)]
+fn text(head: &Bytes, range: std::ops::Range<usize>, escaped: Option<Version>) -> Option<Str> {
+    // Lines are parsed from `head`, so it always has the range.
+    let raw = head.get(range.clone())?;
+    if let Some(version) = escaped {
+        if memchr::memchr(b'\\', raw).is_some() {
+            return owned(raw, version);
+        }
+    }
+    Str::from_utf8(head.slice(range)).ok()
+}
+
+/// Text with escape sequences, unescaped; `None` if it is not UTF-8 (its escape sequences were
+/// checked by [`check_escapes`]).
+#[cold]
+fn owned(raw: &[u8], version: Version) -> Option<Str> {
+    let bytes = unescape(raw, version).ok()?;
+    String::from_utf8(bytes).ok().map(Str::from)
+}
+
+/// The header names of the STOMP 1.2 specification and a few common extensions, as static
+/// strings, so that decoding them needs no reference to the frame's buffer.
+fn well_known(name: &[u8]) -> Option<&'static str> {
+    Some(match name {
+        b"accept-version" => "accept-version",
+        b"ack" => "ack",
+        b"content-length" => "content-length",
+        b"content-type" => "content-type",
+        b"destination" => "destination",
+        b"heart-beat" => "heart-beat",
+        b"host" => "host",
+        b"id" => "id",
+        b"login" => "login",
+        b"message" => "message",
+        b"message-id" => "message-id",
+        b"passcode" => "passcode",
+        b"receipt" => "receipt",
+        b"receipt-id" => "receipt-id",
+        b"server" => "server",
+        b"session" => "session",
+        b"subscription" => "subscription",
+        b"transaction" => "transaction",
+        b"version" => "version",
+        b"redelivered" => "redelivered",
+        b"persistent" => "persistent",
+        b"priority" => "priority",
+        b"expires" => "expires",
+        b"reply-to" => "reply-to",
+        b"user-name" => "user-name",
+        _ => return None,
+    })
 }
 
 /// Replaces `\\`, `\n`, `\c` (and in 1.2 `\r`) by the byte they stand for.
@@ -76,7 +256,38 @@ mod tests {
     use crate::{Decoder, Item, Limits};
 
     fn header(name: &str, value: &str) -> Header {
-        (name.to_owned(), value.to_owned())
+        (name.into(), value.into())
+    }
+
+    /// Parses one line as a whole head.
+    fn parse(line: &[u8], escaping: Option<Version>) -> Result<Header, DecodeError> {
+        let lines = [Line::parse(line, 0)?];
+        let escaped = check_escapes(line, &lines, escaping)?;
+        let mut headers = headers(
+            &Bytes::copy_from_slice(line),
+            &lines,
+            escaping.filter(|_| escaped),
+        )?;
+        Ok(headers.remove(0))
+    }
+
+    #[test]
+    fn finds_the_first_colon_at_any_offset() {
+        for len in 0..40 {
+            let mut line = vec![b'a'; len];
+            assert_eq!(first_colon(&line), None, "{len}");
+            for at in 0..len {
+                line[at] = b':';
+                assert_eq!(first_colon(&line), Some(at), "{len} {at}");
+                line[len - 1] = b':';
+                assert_eq!(first_colon(&line), Some(at), "{len} {at}");
+                line.fill(b'a');
+            }
+        }
+        assert_eq!(
+            first_colon(&[0xba, 0x3b, 0x3a, 0x39, 0xff, 0, 0x3a]),
+            Some(2)
+        );
     }
 
     #[test]
@@ -224,5 +435,52 @@ mod tests {
         assert_eq!(err, DecodeError::InvalidUtf8);
         let err = first_error(Decoder::new(Limits::default()), b"CONNECT\n\xff:x\n\n\0");
         assert_eq!(err, DecodeError::InvalidUtf8);
+        let err = first_error(Decoder::new(Limits::default()), b"SEND\nx:\\c\xff\n\n\0");
+        assert_eq!(
+            err,
+            DecodeError::InvalidUtf8,
+            "checked after unescaping too"
+        );
+    }
+
+    #[test]
+    fn a_malformed_line_fails_before_the_head_is_complete() {
+        let mut decoder = Decoder::new(Limits::default());
+        let mut buf = bytes::BytesMut::from(&b"SEND\nnocolon\n"[..]);
+        assert!(matches!(
+            decoder.decode(&mut buf),
+            Err(DecodeError::MissingColon(_))
+        ));
+    }
+
+    #[test]
+    fn an_undefined_escape_fails_once_the_head_is_complete() {
+        let mut decoder = Decoder::new(Limits::default());
+        let mut buf = bytes::BytesMut::from(&b"SEND\nx:\\t\n"[..]);
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+        buf.extend_from_slice(b"\n");
+        assert!(matches!(
+            decoder.decode(&mut buf),
+            Err(DecodeError::InvalidEscape { .. })
+        ));
+    }
+
+    #[test]
+    fn decoded_values_share_the_buffer_and_known_names_are_static() {
+        let mut buf = bytes::BytesMut::from(&b"SEND\ndestination:/q\nx-a:b\\cc\n\nhi\0"[..]);
+        let start = buf.as_ptr() as usize;
+        let end = start + buf.len();
+        let Ok(Some(Item::Frame(frame))) = Decoder::new(Limits::default()).decode(&mut buf) else {
+            panic!("no frame");
+        };
+        let within = |text: &str| (start..end).contains(&(text.as_ptr() as usize));
+        let (name, value) = &frame.headers[0];
+        assert!(!within(name), "`destination` is a static string");
+        assert!(within(value), "`/q` is a slice of the buffer");
+        let (name, value) = &frame.headers[1];
+        assert!(within(name));
+        assert_eq!(value, "b:c");
+        assert!(!within(value), "an unescaped value is a copy");
+        assert!(within(std::str::from_utf8(&frame.body).unwrap()));
     }
 }

@@ -3,7 +3,7 @@
 //! are allocated, and also while a frame is incomplete, so a peer that never ends a line or a
 //! body is stopped as soon as the buffered bytes are over a limit.
 
-use crate::{DecodeError, Header};
+use crate::DecodeError;
 
 /// Limits the decoder enforces before allocating. Defaults: frame 64 KiB, 64 headers, header line 8 KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,19 +71,21 @@ impl Limits {
         Ok(())
     }
 
-    /// The body length the first `content-length` header gives (`None`: the body runs to the
-    /// first NUL), checked against the frame limit before the body arrives.
+    /// The body length the first `content-length` header's `value` gives (`None` when there is
+    /// no such header: the body runs to the first NUL), checked against the frame limit before
+    /// the body arrives.
     pub(super) fn body_length(
         &self,
-        headers: &[Header],
+        value: Option<&[u8]>,
         body_start: usize,
     ) -> Result<Option<usize>, DecodeError> {
-        let Some((_, value)) = headers.iter().find(|(name, _)| name == "content-length") else {
+        let Some(value) = value else {
             return Ok(None);
         };
         // Lenient about surrounding spaces, strict about everything else.
         let digits = value.trim_ascii();
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            let value = std::str::from_utf8(value).map_err(|_| DecodeError::InvalidUtf8)?;
             return Err(DecodeError::InvalidContentLength(
                 value.chars().take(64).collect(),
             ));
@@ -92,10 +94,14 @@ impl Limits {
             limit: self.max_frame_size,
         };
         // All digits, so the only way to fail is to overflow: far beyond any limit.
-        let length: usize = digits.parse().map_err(|_| too_large.clone())?;
-        let size = body_start.checked_add(length).ok_or(too_large)?;
+        let length = digits.iter().try_fold(0usize, |n, &digit| {
+            n.checked_mul(10)?.checked_add(usize::from(digit - b'0'))
+        });
+        let size = length
+            .and_then(|length| body_start.checked_add(length))
+            .ok_or(too_large)?;
         self.check_frame_size(size)?;
-        Ok(Some(length))
+        Ok(Some(size - body_start))
     }
 }
 
