@@ -138,6 +138,10 @@ fn put_rest(buf: &mut BytesMut, headers: &[Header], body: &Bytes) {
 /// Writes a header name or value, copying runs of plain bytes in one go.
 fn put_text(buf: &mut BytesMut, text: &str, escaping: Escaping, is_name: bool) {
     let bytes = text.as_bytes();
+    if !has_special(bytes) {
+        buf.put_slice(bytes);
+        return;
+    }
     let mut plain = 0;
     for (i, &byte) in bytes.iter().enumerate() {
         let replacement: &[u8] = match (escaping, byte) {
@@ -158,18 +162,27 @@ fn put_text(buf: &mut BytesMut, text: &str, escaping: Escaping, is_name: bool) {
     buf.put_slice(&bytes[plain..]);
 }
 
-fn put_decimal(buf: &mut BytesMut, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// Whether `bytes` has a byte that some escaping rewrites (`\\`, LF, CR, `:`), which most
+/// names and values do not: then they are copied as they are.
+fn has_special(bytes: &[u8]) -> bool {
+    // Sixteen bytes at a time, one byte value at a time, without early exit inside a block, so
+    // that the compiler compares a whole block with a few vector instructions.
+    fn any_special(block: &[u8]) -> bool {
+        let block: [u8; 16] = block.try_into().unwrap_or_default();
+        let any = |special: u8| block.iter().fold(false, |found, &b| found | (b == special));
+        any(b'\\') | any(b'\n') | any(b'\r') | any(b':')
     }
-    buf.put_slice(&digits[start..]);
+    let Some(last) = bytes.len().checked_sub(16) else {
+        let mut block = [0; 16];
+        block[..bytes.len()].copy_from_slice(bytes);
+        return any_special(&block);
+    };
+    // The last block overlaps the one before unless the length is a multiple of 16.
+    bytes.chunks_exact(16).any(any_special) || any_special(&bytes[last..])
+}
+
+fn put_decimal(buf: &mut BytesMut, n: usize) {
+    buf.put_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Bytes an encoding will take, unless escaping makes it longer: one allocation in the usual case.
@@ -334,6 +347,21 @@ mod tests {
         let headers = vec![("content-length".into(), "2".into())];
         let template = MessageTemplate::new(&headers, &Bytes::from_static(b"ok"), Version::V1_1);
         assert_eq!(&template.tail()[..], b"content-length:2\n\nok\0");
+    }
+
+    #[test]
+    fn special_bytes_are_found_at_any_offset() {
+        for len in 0..50 {
+            let mut text = vec![b'a'; len];
+            assert!(!has_special(&text), "{len}");
+            for at in 0..len {
+                for special in [b'\\', b'\n', b'\r', b':'] {
+                    text[at] = special;
+                    assert!(has_special(&text), "{len} {at} {special}");
+                }
+                text[at] = b'a';
+            }
+        }
     }
 
     #[test]
