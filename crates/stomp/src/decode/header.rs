@@ -132,26 +132,24 @@ pub(super) fn headers(
     lines: &[Line],
     escaped: Option<Version>,
 ) -> Result<Vec<Header>, DecodeError> {
-    // Collected from an infallible `map`, so that each header is written straight into the
+    // Extended from an infallible `map`, so that each header is written straight into the
     // vector: assembled on the stack and copied, it cost a stalled load per header.
     let mut invalid = false;
-    let headers = lines
-        .iter()
-        .map(|line| {
-            let mut text = |range| {
-                text(head, range, escaped).unwrap_or_else(|| {
-                    invalid = true;
-                    Str::new()
-                })
-            };
-            // A well-known name has no backslash, so it is the same escaped or not.
-            let name = match well_known(line.name(head)) {
-                Some(name) => Str::from_static(name),
-                None => text(line.start..line.colon),
-            };
-            (name, text(line.colon + 1..line.end))
-        })
-        .collect();
+    let mut headers = Vec::with_capacity(lines.len());
+    headers.extend(lines.iter().map(|line| {
+        let mut text = |range| {
+            text(head, range, escaped).unwrap_or_else(|| {
+                invalid = true;
+                Str::new()
+            })
+        };
+        // A well-known name has no backslash, so it is the same escaped or not.
+        let name = match well_known(line.name(head)) {
+            Some(name) => Str::from_static(name),
+            None => text(line.start..line.colon),
+        };
+        (name, text(line.colon + 1..line.end))
+    }));
     if invalid {
         return Err(DecodeError::InvalidUtf8);
     }
