@@ -107,6 +107,11 @@ pub struct LoadArgs {
     /// Publishing before the window (not measured).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
+    /// Unthrottled only: publishers pause while more than this many deliveries are in flight
+    /// (published but not yet received), so the run measures the delivery rate without
+    /// piling a backlog of seconds into socket buffers; 0 = no bound (TCP back-pressure only).
+    #[arg(long, value_name = "DELIVERIES", default_value_t = 2_000_000)]
+    pub in_flight: u64,
     /// Topic destination; topic i is `{destination}.{i}` when --topics > 1.
     #[arg(long, default_value = "/topic/bench")]
     pub destination: String,

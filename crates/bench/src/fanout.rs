@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio::sync::mpsc;
+use std::sync::atomic::AtomicU64;
+
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::args::LoadArgs;
@@ -19,15 +21,15 @@ use crate::plan::{self, Generator};
 use crate::pool::Pool;
 use crate::procstat::{Probe, Sample};
 use crate::proto::{Command, Event};
-use crate::publisher::{self, Published, Schedule};
+use crate::publisher::{self, Gate, Published, Schedule};
 use crate::report::{FanoutReport, GeneratorInfo, Latency, ServerFigures};
 use crate::stomp::{SendTemplate, TS_LEN};
 use crate::{UsageError, hist};
 
 /// How long deliveries may trickle in after publishing stops.
-const DRAIN_MAX: Duration = Duration::from_secs(10);
+const DRAIN_MAX: Duration = Duration::from_secs(60);
 /// The drain ends early after this long without a new delivery.
-const DRAIN_QUIET: Duration = Duration::from_secs(1);
+const DRAIN_QUIET: Duration = Duration::from_secs(2);
 
 /// Checks the load flags.
 pub(crate) fn check(load: &LoadArgs) -> Result<(), UsageError> {
@@ -145,6 +147,14 @@ pub(crate) async fn run(
     )
     .await?;
     let rate = load.rate as f64 / load.publishers as f64;
+    // Unthrottled: at most `in_flight` deliveries outstanding, counted in messages.
+    let (received_tx, received) = watch::channel(0u64);
+    let per_message = (subscribers / topics.len() as u64).max(1);
+    let gate = (load.rate == 0 && load.in_flight > 0).then(|| Gate {
+        published: Arc::new(AtomicU64::new(0)),
+        received,
+        cap: (load.in_flight / per_message).max(2 * 32 * load.publishers as u64),
+    });
     let tasks: Vec<_> = publishers
         .into_iter()
         .enumerate()
@@ -155,6 +165,7 @@ pub(crate) async fn run(
                 t0,
                 t1,
                 rate,
+                gate: gate.clone(),
             };
             tokio::spawn(publisher.run(templates.clone(), p, schedule))
         })
@@ -171,6 +182,7 @@ pub(crate) async fn run(
             next = pool.next() => {
                 next?;
                 let c = pool.totals();
+                let _ = received_tx.send(c.messages * topics.len() as u64 / subscribers);
                 let now = Instant::now();
                 let rate = (c.messages - shown.1) as f64 / (now - shown.0).as_secs_f64().max(1e-3);
                 if now - shown.0 >= Duration::from_millis(500) {

@@ -32,6 +32,7 @@ pub(crate) fn check_workers(total: usize, workers: usize, limit: u64) -> Result<
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

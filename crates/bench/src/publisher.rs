@@ -4,14 +4,14 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use stompbox_stomp::Command;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::control;
@@ -24,7 +24,7 @@ const BATCH: u64 = 32;
 /// Most frames a paced publisher catches up with at once.
 const MAX_BURST: u64 = 4096;
 /// A write blocked this long means the server stopped reading.
-const STALL: Duration = Duration::from_secs(20);
+const STALL: Duration = Duration::from_secs(60);
 
 /// When and how fast to publish.
 #[derive(Debug, Clone)]
@@ -38,6 +38,30 @@ pub(crate) struct Schedule {
     pub(crate) t1: u64,
     /// Messages per second for this publisher; 0 = unthrottled.
     pub(crate) rate: f64,
+    /// Unthrottled: the bound on messages in flight, if any.
+    pub(crate) gate: Option<Gate>,
+}
+
+/// Keeps unthrottled publishers at most `cap` messages ahead of the subscribers.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    /// Messages published by all publishers.
+    pub(crate) published: Arc<AtomicU64>,
+    /// Messages received, in messages (deliveries / subscribers per message), from progress.
+    pub(crate) received: watch::Receiver<u64>,
+    pub(crate) cap: u64,
+}
+
+impl Gate {
+    /// Waits until the backlog is under the cap (or `end`).
+    async fn wait(&mut self, end: Instant) {
+        while self.published.load(Ordering::Relaxed) > *self.received.borrow() + self.cap {
+            match tokio::time::timeout_at(end, self.received.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+        }
+    }
 }
 
 /// A connected publisher.
@@ -94,7 +118,7 @@ impl Publisher {
         mut self,
         templates: Arc<Vec<SendTemplate>>,
         first: usize,
-        schedule: Schedule,
+        mut schedule: Schedule,
     ) -> Result<Published, String> {
         let topics = templates.len();
         let mut done = Published {
@@ -120,6 +144,12 @@ impl Publisher {
                 }
                 (due - done.total).min(MAX_BURST)
             } else {
+                if let Some(gate) = &mut schedule.gate {
+                    gate.wait(schedule.end).await;
+                    if Instant::now() >= schedule.end {
+                        break;
+                    }
+                }
                 BATCH
             };
             let ts = crate::epoch_ns();
@@ -132,6 +162,9 @@ impl Publisher {
                 topic = (topic + 1) % topics;
             }
             done.total += n;
+            if let Some(gate) = &schedule.gate {
+                gate.published.fetch_add(n, Ordering::Relaxed);
+            }
             while let Ok(ping) = self.pongs.try_recv() {
                 wsclient::put_pong(&mut out, &ping);
             }

@@ -35,26 +35,13 @@ async fn bench(args: &[&str]) -> Report {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_paced_and_unthrottled_deliver_every_message_with_latencies() {
     let (url, _stop) = server("10000,10000").await;
-    for rate in ["200", "0"] {
-        let report = bench(&[
-            "fanout",
-            "--url",
-            &url,
-            "--subscribers",
-            "20",
-            "--publishers",
-            "1",
-            "--rate",
-            rate,
-            "--duration",
-            "2s",
-            "--warmup",
-            "500ms",
-            "--workers",
-            "0",
-            "--json",
-        ])
-        .await;
+    // Paced; unthrottled with the default in-flight bound; unthrottled held to 40 deliveries
+    // (two messages) in flight.
+    for (rate, in_flight) in [("200", "0"), ("0", "2000000"), ("0", "40")] {
+        let args = format!(
+            "fanout --url {url} --subscribers 20 --publishers 1 --rate {rate} --in-flight {in_flight} --duration 2s --warmup 500ms --workers 0 --json"
+        );
+        let report = bench(&args.split(' ').collect::<Vec<_>>()).await;
         let Report::Fanout(r) = report else {
             panic!("not a fan-out report")
         };
