@@ -164,21 +164,38 @@ fn put_text(buf: &mut BytesMut, text: &str, escaping: Escaping, is_name: bool) {
 
 /// Whether `bytes` has a byte that some escaping rewrites (`\\`, LF, CR, `:`), which most
 /// names and values do not: then they are copied as they are.
+///
+/// Reads whole blocks straight from `bytes` (overlapping at the end rather than padded through a
+/// copy, whose stores a wide load cannot take its bytes from without stalling).
 fn has_special(bytes: &[u8]) -> bool {
+    const SPECIAL: [u8; 4] = [b'\\', b'\n', b'\r', b':'];
     // Sixteen bytes at a time, one byte value at a time, without early exit inside a block, so
     // that the compiler compares a whole block with a few vector instructions.
-    fn any_special(block: &[u8]) -> bool {
+    fn block_has(block: &[u8]) -> bool {
         let block: [u8; 16] = block.try_into().unwrap_or_default();
         let any = |special: u8| block.iter().fold(false, |found, &b| found | (b == special));
-        any(b'\\') | any(b'\n') | any(b'\r') | any(b':')
+        SPECIAL
+            .iter()
+            .fold(false, |found, &special| found | any(special))
     }
-    let Some(last) = bytes.len().checked_sub(16) else {
-        let mut block = [0; 16];
-        block[..bytes.len()].copy_from_slice(bytes);
-        return any_special(&block);
-    };
-    // The last block overlaps the one before unless the length is a multiple of 16.
-    bytes.chunks_exact(16).any(any_special) || any_special(&bytes[last..])
+    /// Eight bytes in a `u64`: a byte equals `special` when it is zero after `^`.
+    fn word_has(word: &[u8]) -> bool {
+        const ONES: u64 = u64::from_le_bytes([1; 8]);
+        const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        SPECIAL.iter().fold(0, |found, &special| {
+            let x = word ^ u64::from_le_bytes([special; 8]);
+            found | (x.wrapping_sub(ONES) & !x & HIGH_BITS)
+        }) != 0
+    }
+    let len = bytes.len();
+    if len >= 16 {
+        return bytes.chunks_exact(16).any(block_has) || block_has(&bytes[len - 16..]);
+    }
+    if len >= 8 {
+        return word_has(&bytes[..8]) || word_has(&bytes[len - 8..]);
+    }
+    bytes.iter().any(|b| SPECIAL.contains(b))
 }
 
 fn put_decimal(buf: &mut BytesMut, n: usize) {

@@ -69,30 +69,32 @@ fn malformed(line: &[u8], colon: Option<usize>) -> DecodeError {
 ///
 /// Names are short, so this looks at eight bytes at a time in a `u64` rather than byte by byte
 /// (whose loop exit is a mispredicted branch per line) or with `memchr` (whose setup costs more
-/// than the search).
+/// than the search). The last word overlaps the one before rather than being padded through a
+/// copy, whose stores a wide load cannot take its bytes from without stalling.
 fn first_colon(line: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
     const COLONS: u64 = u64::from_le_bytes([b':'; 8]);
-    /// Bit 7 of the lowest byte that is a colon is set (bits above it may be too).
-    fn colons(word: [u8; 8]) -> u64 {
-        let word = u64::from_le_bytes(word) ^ COLONS;
-        word.wrapping_sub(ONES) & !word & HIGH_BITS
+    /// The offset in `word` of its first colon.
+    fn colon_in(word: &[u8]) -> Option<usize> {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ COLONS;
+        // Bit 7 of the lowest zero byte is set (bits above it may be too).
+        let found = word.wrapping_sub(ONES) & !word & HIGH_BITS;
+        (found != 0).then(|| found.trailing_zeros() as usize / 8)
     }
+    let Some(last) = line.len().checked_sub(8) else {
+        return line.iter().position(|&b| b == b':');
+    };
     let mut chunks = line.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let found = colons(chunk.try_into().unwrap_or_default());
-        if found != 0 {
-            return Some(offset + found.trailing_zeros() as usize / 8);
-        }
-        offset += 8;
+    if let Some(at) = chunks
+        .by_ref()
+        .enumerate()
+        .find_map(|(i, chunk)| colon_in(chunk).map(|offset| i * 8 + offset))
+    {
+        return Some(at);
     }
-    let rest = chunks.remainder();
-    let mut word = [0; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    let found = colons(word);
-    (found != 0).then(|| offset + found.trailing_zeros() as usize / 8)
+    // The bytes this shares with the words before hold no colon.
+    colon_in(&line[last..]).map(|offset| last + offset)
 }
 
 /// Whether the header lines of `head` (a complete head: command line to blank line) hold escape
