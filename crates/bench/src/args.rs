@@ -75,7 +75,7 @@ pub struct GenArgs {
     )]
     pub source_addrs: Vec<IpAddr>,
     /// Use 127.0.0.1 … 127.0.0.K as source addresses [default: enough that none carries more
-    /// than 20000 sockets].
+    /// than 12000 sockets].
     #[arg(long, value_name = "K")]
     pub source_addr_count: Option<usize>,
     /// Print one JSON object instead of the table (and no progress bar).
@@ -107,11 +107,12 @@ pub struct LoadArgs {
     /// Publishing before the window (not measured).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
-    /// Unthrottled only: publishers pause while more than this many deliveries are in flight
-    /// (published but not yet received), so the run measures the delivery rate without
-    /// piling a backlog of seconds into socket buffers; 0 = no bound (TCP back-pressure only).
-    #[arg(long, value_name = "DELIVERIES", default_value_t = 2_000_000)]
-    pub in_flight: u64,
+    /// Unthrottled only: publishers pause while the deliveries in flight (published, not yet
+    /// received) exceed this much time at the measured delivery rate, so the server stays
+    /// saturated without seconds of backlog piling up in socket buffers; 0 = no bound (TCP
+    /// back-pressure only).
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub backlog: Duration,
     /// Topic destination; topic i is `{destination}.{i}` when --topics > 1.
     #[arg(long, default_value = "/topic/bench")]
     pub destination: String,

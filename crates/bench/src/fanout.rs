@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -19,7 +19,7 @@ use crate::args::LoadArgs;
 use crate::bar::Bar;
 use crate::plan::{self, Generator};
 use crate::pool::Pool;
-use crate::procstat::{Probe, Sample};
+use crate::procstat::{self, Probe, Sample};
 use crate::proto::{Command, Event};
 use crate::publisher::{self, Gate, Published, Schedule};
 use crate::report::{FanoutReport, GeneratorInfo, Latency, ServerFigures};
@@ -104,8 +104,10 @@ pub(crate) async fn run(
     let set_up = pool.totals();
     if set_up.failed > 0 {
         let first = ready.into_iter().flatten().next().unwrap_or_default();
+        let limit = procstat::limit_note(probe, subscribers + load.publishers as u64)
+            .map_or(String::new(), |n| format!(" ({n})"));
         bail!(
-            "{} of {subscribers} subscribers could not subscribe; the first: {first}",
+            "{} of {subscribers} subscribers could not subscribe; the first: {first}{limit}",
             set_up.failed
         );
     }
@@ -147,13 +149,15 @@ pub(crate) async fn run(
     )
     .await?;
     let rate = load.rate as f64 / load.publishers as f64;
-    // Unthrottled: at most `in_flight` deliveries outstanding, counted in messages.
+    // Unthrottled: at most `--backlog` worth of deliveries outstanding, counted in messages;
+    // the cap starts at 10 000 deliveries and follows the measured delivery rate.
     let (received_tx, received) = watch::channel(0u64);
     let per_message = (subscribers / topics.len() as u64).max(1);
-    let gate = (load.rate == 0 && load.in_flight > 0).then(|| Gate {
+    let min_cap = (10_000 / per_message).max(1);
+    let gate = (load.rate == 0 && !load.backlog.is_zero()).then(|| Gate {
         published: Arc::new(AtomicU64::new(0)),
         received,
-        cap: (load.in_flight / per_message).max(2 * 32 * load.publishers as u64),
+        cap: Arc::new(AtomicU64::new(min_cap)),
     });
     let tasks: Vec<_> = publishers
         .into_iter()
@@ -187,6 +191,10 @@ pub(crate) async fn run(
                 let rate = (c.messages - shown.1) as f64 / (now - shown.0).as_secs_f64().max(1e-3);
                 if now - shown.0 >= Duration::from_millis(500) {
                     shown = (now, c.messages);
+                    if let Some(gate) = &gate {
+                        let cap = rate * load.backlog.as_secs_f64() / per_message as f64;
+                        gate.cap.store((cap as u64).max(min_cap), Ordering::Relaxed);
+                    }
                     let left = end.saturating_duration_since(now).as_millis() as u64;
                     bar.update(total_ms.saturating_sub(left), format!("{} delivered, {rate:.0}/s", c.messages));
                 }
@@ -227,14 +235,20 @@ pub(crate) async fn run(
 
     bar.stage("draining", expected);
     let drain_end = Instant::now() + DRAIN_MAX;
-    let mut last = (Instant::now(), pool.totals().of_window);
-    while last.1 < expected && Instant::now() < drain_end && last.0.elapsed() < DRAIN_QUIET {
-        if let Ok(next) = tokio::time::timeout_at(last.0 + DRAIN_QUIET, pool.next()).await {
-            next?;
-            let of_window = pool.totals().of_window;
-            bar.update(of_window, format!("{of_window} of {expected}"));
-            if of_window > last.1 {
-                last = (Instant::now(), of_window);
+    // Ends when the window's deliveries are complete, or nothing at all arrived for a while
+    // (warm-up messages queued ahead of the window's still count as progress).
+    let mut last = (Instant::now(), pool.totals().messages);
+    while pool.totals().of_window < expected && Instant::now() < drain_end {
+        let quiet_until = (last.0 + DRAIN_QUIET).min(drain_end);
+        match tokio::time::timeout_at(quiet_until, pool.next()).await {
+            Err(_) => break,
+            Ok(next) => {
+                next?;
+                let c = pool.totals();
+                bar.update(c.of_window, format!("{} of {expected}", c.of_window));
+                if c.messages > last.1 {
+                    last = (Instant::now(), c.messages);
+                }
             }
         }
     }
@@ -244,8 +258,8 @@ pub(crate) async fn run(
     let mut close_codes = std::collections::BTreeMap::new();
     for r in &reports {
         hist::merge(&mut latency, &r.latency_us)?;
-        for (code, n) in &r.close_codes {
-            *close_codes.entry(*code).or_insert(0) += n;
+        for (code, n) in r.close_codes.iter().copied() {
+            *close_codes.entry(code).or_insert(0) += n;
         }
     }
     let totals = crate::proto::Counters::sum(reports.iter().map(|r| &r.counters));
@@ -256,7 +270,9 @@ pub(crate) async fn run(
         .cpu_seconds
         .zip(after.cpu_seconds)
         .map(|(a, b)| b - a);
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = procstat::limit_note(probe, subscribers + load.publishers as u64)
+        .into_iter()
+        .collect();
     if totals.dropped > 0 {
         notes.push(format!(
             "{} subscribers were closed during the run: {}",

@@ -87,19 +87,14 @@ pub(crate) async fn run(
     let c = Counters::sum(reports.iter().map(|r| &r.counters));
     let mut close_codes = std::collections::BTreeMap::new();
     for r in &reports {
-        for (code, n) in &r.close_codes {
-            *close_codes.entry(*code).or_insert(0) += n;
+        for (code, n) in r.close_codes.iter().copied() {
+            *close_codes.entry(code).or_insert(0) += n;
         }
     }
     let connect_seconds = c.connect_last_ns.saturating_sub(c.connect_first_ns) as f64 / 1e9;
-    let mut notes = Vec::new();
-    if let Some(limit) = probe.nofile_limit()
-        && limit < sessions + limits_spare()
-    {
-        notes.push(format!(
-            "the server's open-files limit ({limit}) is below {sessions} sessions: it caps this run"
-        ));
-    }
+    let notes: Vec<String> = crate::procstat::limit_note(probe, sessions)
+        .into_iter()
+        .collect();
     let per_session = rss_before
         .zip(rss_connected)
         .filter(|_| opened.connected > 0)
@@ -126,9 +121,4 @@ pub(crate) async fn run(
         server_probe: probe.clone(),
         generator: GeneratorInfo::of(generator, notes),
     })
-}
-
-/// Descriptors a server needs beside its sessions (listeners, files).
-fn limits_spare() -> u64 {
-    16
 }

@@ -62,9 +62,12 @@ impl Generator {
         }
         let nofile = limits::raise_nofile()
             .map_err(|e| UsageError(format!("reading the open-files limit: {e}")))?;
-        let workers = generator
-            .workers
-            .unwrap_or_else(|| in_workers.div_ceil(SOCKETS_PER_WORKER).max(2));
+        let workers = generator.workers.unwrap_or_else(|| {
+            in_workers
+                .div_ceil(SOCKETS_PER_WORKER)
+                .max(2)
+                .min(in_workers.max(1))
+        });
         if workers > 64 {
             return Err(UsageError(format!("--workers {workers}: at most 64")));
         }
@@ -165,9 +168,9 @@ pub(crate) fn count(flag: &str, value: usize, max: usize) -> Result<(), UsageErr
 pub(crate) fn time(flag: &str, value: Duration, nonzero: bool) -> Result<(), UsageError> {
     if value > MAX_TIME || (nonzero && value.is_zero()) {
         return Err(UsageError(format!(
-            "{flag} {}: expected {} up to 1h",
+            "{flag} {}: expected {}at most 1h",
             humantime::format_duration(value),
-            if nonzero { "more than 0" } else { "0" }
+            if nonzero { "more than 0 and " } else { "" }
         )));
     }
     Ok(())

@@ -48,7 +48,7 @@ impl Probe {
         }
         match metrics_url {
             Some(url) => {
-                Target::parse(url, "--metrics-url")?;
+                Target::parse_http(url, "--metrics-url")?;
                 Ok(Probe::Metrics(url.to_string()))
             }
             None => Ok(Probe::Metrics(target.metrics_url())),
@@ -83,6 +83,18 @@ impl Probe {
             .parse()
             .ok()
     }
+}
+
+/// A sentence when the server's open-files limit is below the sockets a run needs of it.
+pub(crate) fn limit_note(probe: &Probe, sockets: u64) -> Option<String> {
+    // Listeners, logs and the runtime need a few descriptors beside the sessions.
+    const SPARE: u64 = 16;
+    let limit = probe.nofile_limit()?;
+    (limit < sockets + SPARE).then(|| {
+        format!(
+            "the server's open-files limit ({limit}) is below the {sockets} connections of this run: it caps the run"
+        )
+    })
 }
 
 fn read(path: &str) -> Option<String> {
@@ -121,7 +133,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 
 /// GET over HTTP/1.0 (so no chunked body), loopback only; `None` on any failure.
 async fn fetch(url: &str) -> Option<String> {
-    let target = Target::parse(url, "--metrics-url").ok()?;
+    let target = Target::parse_http(url, "--metrics-url").ok()?;
     let get = async {
         let mut tcp = tokio::net::TcpStream::connect(target.addr).await.ok()?;
         let request = format!(

@@ -1,7 +1,6 @@
 //! What the main process and its workers say to each other: one JSON object a line, the spec
 //! and commands on the worker's stdin, events on its stdout.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -151,12 +150,50 @@ impl Counters {
 pub(crate) struct WorkerReport {
     /// Final counters.
     pub(crate) counters: Counters,
-    /// Close codes of dropped connections (1006 = ended without a Close frame).
-    pub(crate) close_codes: BTreeMap<u16, u64>,
+    /// Close codes of dropped connections and how many (1006 = ended without a Close
+    /// frame). A list, since JSON object keys are strings.
+    pub(crate) close_codes: Vec<(u16, u64)>,
     /// The first set-up failure, if any.
     pub(crate) first_error: Option<String>,
     /// The first close reason seen, if any.
     pub(crate) first_close: Option<String>,
     /// Latencies of the window's messages (µs), hdrhistogram V2, base64.
     pub(crate) latency_us: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn events_survive_json_lines() {
+        let report = WorkerReport {
+            close_codes: vec![(4408, 11), (1006, 1)],
+            first_close: Some("heart-beat timeout".into()),
+            ..WorkerReport::default()
+        };
+        let line = serde_json::to_string(&Event::Report(Box::new(report))).unwrap();
+        let Event::Report(back) = serde_json::from_str(&line).unwrap() else {
+            panic!("{line}")
+        };
+        assert_eq!(back.close_codes, [(4408, 11), (1006, 1)]);
+        let ready = Event::Ready {
+            counters: Counters {
+                connected: 3,
+                ..Counters::default()
+            },
+            first_error: None,
+        };
+        let line = serde_json::to_string(&ready).unwrap();
+        assert!(matches!(
+            serde_json::from_str(&line).unwrap(),
+            Event::Ready { counters, .. } if counters.connected == 3
+        ));
+        let line = serde_json::to_string(&Command::Window { t0: 1, t1: 2 }).unwrap();
+        assert!(matches!(
+            serde_json::from_str(&line).unwrap(),
+            Command::Window { t0: 1, t1: 2 }
+        ));
+    }
 }

@@ -47,18 +47,27 @@ pub(crate) struct Schedule {
 pub(crate) struct Gate {
     /// Messages published by all publishers.
     pub(crate) published: Arc<AtomicU64>,
-    /// Messages received, in messages (deliveries / subscribers per message), from progress.
+    /// Messages received (deliveries / subscribers per message), from the workers' progress.
     pub(crate) received: watch::Receiver<u64>,
-    pub(crate) cap: u64,
+    /// Messages allowed in flight, adjusted by the main loop to the delivery rate.
+    pub(crate) cap: Arc<AtomicU64>,
 }
 
 impl Gate {
-    /// Waits until the backlog is under the cap (or `end`).
-    async fn wait(&mut self, end: Instant) {
-        while self.published.load(Ordering::Relaxed) > *self.received.borrow() + self.cap {
+    /// Waits until there is room under the cap; returns how many messages fit (0 at `end`).
+    async fn room(&mut self, end: Instant) -> u64 {
+        loop {
+            let outstanding = self
+                .published
+                .load(Ordering::Relaxed)
+                .saturating_sub(*self.received.borrow_and_update());
+            let cap = self.cap.load(Ordering::Relaxed);
+            if outstanding < cap {
+                return cap - outstanding;
+            }
             match tokio::time::timeout_at(end, self.received.changed()).await {
                 Ok(Ok(())) => {}
-                _ => return,
+                _ => return 0,
             }
         }
     }
@@ -143,13 +152,12 @@ impl Publisher {
                     continue;
                 }
                 (due - done.total).min(MAX_BURST)
-            } else {
-                if let Some(gate) = &mut schedule.gate {
-                    gate.wait(schedule.end).await;
-                    if Instant::now() >= schedule.end {
-                        break;
-                    }
+            } else if let Some(gate) = &mut schedule.gate {
+                match gate.room(schedule.end).await {
+                    0 => break,
+                    room => room.min(BATCH),
                 }
+            } else {
                 BATCH
             };
             let ts = crate::epoch_ns();

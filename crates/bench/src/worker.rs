@@ -127,7 +127,7 @@ pub(crate) async fn serve(
         let s = ctx.stats.borrow();
         WorkerReport {
             counters: s.counters.clone(),
-            close_codes: s.close_codes.clone(),
+            close_codes: s.close_codes.iter().map(|(c, n)| (*c, *n)).collect(),
             first_error: s.first_error.clone(),
             first_close: s.first_close.clone(),
             latency_us: crate::hist::encode(&s.latency_us),
