@@ -8,9 +8,20 @@ import time
 
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n):
+    """`n` distinct TCP ports on 127.0.0.1 that were free a moment ago: all bound at once, so the
+    kernel cannot hand out the same one twice."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def wait_tcp(port, timeout, alive=None):

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from procs import comm, descendants, free_port, kill_pid, pid_alive, stop_child, wait_tcp
+from procs import comm, descendants, free_ports, kill_pid, pid_alive, stop_child, wait_tcp
 
 RABBIT_BIN = "/usr/lib/rabbitmq/bin"  # the real scripts; /usr/sbin's wrappers `su` to the rabbitmq user
 NODE = "rabbit-bench@localhost"
@@ -82,8 +82,7 @@ class Rabbit:
         home = os.path.join(self.dir, "home")
         for sub in ("home", "mnesia", "log"):
             os.makedirs(os.path.join(self.dir, sub))
-        amqp, dist, epmd, ctl_dist = free_port(), free_port(), free_port(), free_port()
-        self.ws_port = free_port()
+        amqp, dist, epmd, ctl_dist, self.ws_port = free_ports(5)
         conf = os.path.join(self.dir, "rabbitmq.conf")
         with open(conf, "w") as f:
             f.write(CONF.format(amqp=amqp, ws=self.ws_port))
@@ -139,16 +138,27 @@ class Rabbit:
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
-        alive = lambda: self.proc.poll() is None  # noqa: E731
-        if not wait_tcp(self.ws_port, START_TIMEOUT, alive=alive):
-            raise RabbitError(f"RabbitMQ did not open Web-STOMP on {self.ws_port} within "
-                              f"{START_TIMEOUT:.0f} s; see {self.log_tail()}")
-        check = self.ctl("rabbitmq-diagnostics", "-q", "check_port_connectivity")
-        if check.returncode != 0:
-            raise RabbitError(f"check_port_connectivity failed: {check.stdout}{check.stderr}")
+        self._await_boot()
         self.pid = self._beam_pid()
         if self.pid is None:
             raise RabbitError("RabbitMQ is up but its beam.smp process was not found")
+
+    def _await_boot(self):
+        """Bounded wait: the node answers `ping`, every listener passes `check_port_connectivity`,
+        and the Web-STOMP port accepts a connection."""
+        deadline = time.monotonic() + START_TIMEOUT
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RabbitError(f"rabbitmq-server exited ({self.proc.returncode}); see {self.log_tail()}")
+            out = self.ctl("rabbitmq-diagnostics", "-q", "check_port_connectivity",
+                           timeout=max(5, deadline - time.monotonic()))
+            if out.returncode == 0 and wait_tcp(self.ws_port, 5):
+                return
+            last = (out.stdout + out.stderr).strip().splitlines()[:2]
+            time.sleep(1)
+        raise RabbitError(f"RabbitMQ not ready within {START_TIMEOUT:.0f} s ({' '.join(last)}); "
+                          f"see {self.log_tail()}")
 
     def _beam_pid(self):
         try:

@@ -30,7 +30,8 @@ def normalize(run):
     IdleReport), completed by what bench-peers observed itself (RSS peak, CPU over the whole run)."""
     r = run.get("result") or {}
     obs = run.get("observed") or {}
-    ms = lambda v: None if v is None else v * 1000.0  # noqa: E731 - latency_ms -> µs
+    sampled = _get(r, "latency_ms.count") != 0  # no sample: the percentiles are not figures
+    ms = lambda v: None if v is None or not sampled else v * 1000.0  # noqa: E731 - latency_ms -> µs
     m = {
         "deliveries_per_sec": _get(r, "deliveries_per_s"),
         "delivered": _get(r, "delivered"),
@@ -54,6 +55,8 @@ def normalize(run):
         "connect_rate": _get(r, "connect_rate"),
         "hb_on_time": _get(r, "heartbeat.server_on_time_fraction"),
     }
+    if r.get("scenario") in ("fanout", "raw-floor") and not m["published"]:
+        m["lost"] = None  # nothing was published in the window, so nothing could be lost
     m["lost_dropped"] = (m["lost"], m["dropped"])
     if m["per_cpu_s"] is None and m["delivered"] and m["server_cpu_s"]:
         m["per_cpu_s"] = m["delivered"] / m["server_cpu_s"]
@@ -67,6 +70,20 @@ def normalize(run):
     if m["rss_per_session"] is None and n and m["rss_before_bytes"] is not None and m["rss_after_bytes"] is not None:
         m["rss_per_session"] = (m["rss_after_bytes"] - m["rss_before_bytes"]) / n
     return m
+
+
+def derived_notes(run):
+    """What the figures themselves say needs saying (beside the generator's own notes)."""
+    r = run.get("result") or {}
+    if r.get("scenario") not in ("fanout", "raw-floor"):
+        return []
+    if not r.get("published"):
+        return ["no message was published inside the window (the publisher was held back by the "
+                "backlog bound the whole time): deliveries/s is the server working off the warm-up "
+                "backlog; no latency"]
+    if _get(r, "latency_ms.count") == 0:
+        return [f"none of the window's {r['published']} messages arrived before the drain ended: no latency"]
+    return []
 
 
 def fmt_num(v, digits=3):
@@ -181,7 +198,8 @@ def scenario_section(scenario, runs):
     cols = IDLE_COLS if scenario["kind"] == "idle" else FANOUT_COLS
     lines += table(cols, rows, ratios)
     notes = [(target, note) for target in scenario["targets"] if target in runs
-             for note in ((runs[target].get("result") or {}).get("generator") or {}).get("notes") or []]
+             for note in derived_notes(runs[target])
+             + (((runs[target].get("result") or {}).get("generator") or {}).get("notes") or [])]
     if notes:
         lines.append("")
         lines += [f"- {TARGET_NAMES[target]}: {one_line(note, 200)}" for target, note in notes]
@@ -222,7 +240,9 @@ def render(data):
         "pre-encoded frame to every socket: what fan-out costs without a broker.",
         "",
         "Latency is publish-to-receive (both ends on this machine's clock); lost = published × "
-        "subscribers − delivered after a short drain. In a ratio row, above 1× means stompbox has "
+        "subscribers − delivered after a short drain. Unthrottled runs keep the publisher a bounded "
+        "backlog ahead of the subscribers, so their latency is mostly that backlog; the paced runs "
+        "are the latency comparison. In a ratio row, above 1× means stompbox has "
         "more of it: better for deliveries, worse for latency and memory.",
         "",
     ]

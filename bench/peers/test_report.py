@@ -13,7 +13,7 @@ def fanout_result(rate, cpu, p99_ms, lost=0, duration=10):
     """Shaped like crates/bench's FanoutReport (the fields bench-peers reads)."""
     delivered = int(rate * duration)
     return {"scenario": "fanout", "deliveries_per_s": rate, "delivered": delivered,
-            "published": delivered // 1000, "lost": lost, "dropped": 0,
+            "published": max(1, delivered // 1000), "lost": lost, "dropped": 0,
             "latency_ms": {"count": delivered, "p50": p99_ms / 4, "p99": p99_ms, "p999": p99_ms * 2, "max": p99_ms * 3},
             "server": {"probe": {"pid": 1}, "cpu_seconds": cpu, "deliveries_per_cpu_second": delivered / cpu,
                        "rss_before_bytes": 5 << 20, "rss_after_bytes": 50 << 20}}
@@ -91,6 +91,16 @@ class RenderTest(unittest.TestCase):
 
     def test_latency_ms_become_us(self):
         self.assertEqual(report.normalize({"result": fanout_result(10, 1, 2.5)})["p99_us"], 2500)
+
+    def test_no_sample_no_latency_and_a_note(self):
+        r = dict(fanout_result(10, 1, 0.0), published=32)
+        r["latency_ms"] = dict(r["latency_ms"], count=0)
+        m = report.normalize({"result": r})
+        self.assertIsNone(m["p50_us"])
+        self.assertIn("none of the window's 32 messages", report.derived_notes({"result": r})[0])
+        r["published"] = 0
+        self.assertIsNone(report.normalize({"result": r})["lost"])
+        self.assertIn("no message was published", report.derived_notes({"result": r})[0])
 
     def test_closed_subscribers_show_beside_lost(self):
         m = report.normalize({"result": dict(fanout_result(10, 1, 2.5), lost=7, dropped=3)})
