@@ -83,27 +83,15 @@ pub(crate) async fn run(
     let subscribers = load.subscribers as u64;
     let mut pool = Pool::start(generator.specs(load.subscribers, &topics), &generator.mode).await?;
     bar.stage("subscribing", subscribers);
-    let setup_deadline =
-        Instant::now() + Duration::from_secs(60) + Duration::from_millis(subscribers * 10);
-    let ready = pool
-        .wait_each(
-            "set up their subscribers",
-            setup_deadline,
-            |e| match e {
-                Event::Ready { first_error, .. } => Some(first_error),
-                _ => None,
-            },
-            |c| {
-                bar.update(
-                    c.connected,
-                    format!("{} subscribed, {} failed", c.connected, c.failed),
-                )
-            },
-        )
+    let first_error = pool
+        .wait_ready(subscribers, "set up their subscribers", |c| {
+            let msg = format!("{} subscribed, {} failed", c.connected, c.failed);
+            bar.update(c.connected, msg);
+        })
         .await?;
     let set_up = pool.totals();
     if set_up.failed > 0 {
-        let first = ready.into_iter().flatten().next().unwrap_or_default();
+        let first = first_error.unwrap_or_default();
         let limit = procstat::limit_note(probe, subscribers + load.publishers as u64)
             .map_or(String::new(), |n| format!(" ({n})"));
         bail!(

@@ -1,8 +1,6 @@
 //! The idle scenario: open N sessions with heart-beats, hold them, and see what survives, what
 //! the server's memory did, and whether heart-beats kept time both ways.
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use crate::UsageError;
@@ -11,7 +9,7 @@ use crate::bar::Bar;
 use crate::plan::{self, Generator};
 use crate::pool::Pool;
 use crate::procstat::Probe;
-use crate::proto::{Counters, Event};
+use crate::proto::Counters;
 use crate::report::{GeneratorInfo, HeartbeatFigures, IdleReport};
 
 /// Checks the idle flags; returns the heart-beat in ms.
@@ -40,22 +38,11 @@ pub(crate) async fn run(
     let rss_before = probe.sample().await.rss_bytes;
     let mut pool = Pool::start(generator.specs(args.sessions, &[]), &generator.mode).await?;
     bar.stage("connecting", sessions);
-    let deadline = Instant::now() + Duration::from_secs(60) + Duration::from_millis(sessions * 10);
-    let first_errors = pool
-        .wait_each(
-            "open their sessions",
-            deadline,
-            |e| match e {
-                Event::Ready { first_error, .. } => Some(first_error),
-                _ => None,
-            },
-            |c| {
-                bar.update(
-                    c.connected,
-                    format!("{} open, {} failed", c.connected, c.failed),
-                )
-            },
-        )
+    let first_error = pool
+        .wait_ready(sessions, "open their sessions", |c| {
+            let msg = format!("{} open, {} failed", c.connected, c.failed);
+            bar.update(c.connected, msg);
+        })
         .await?;
     let opened = pool.totals();
     let rss_connected = probe.sample().await.rss_bytes;
@@ -105,7 +92,7 @@ pub(crate) async fn run(
         sessions_requested: sessions,
         connected: opened.connected,
         failed: opened.failed,
-        first_error: first_errors.into_iter().flatten().next(),
+        first_error,
         alive_at_end: c.connected - c.dropped,
         dropped: c.dropped,
         close_codes,

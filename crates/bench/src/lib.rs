@@ -92,12 +92,7 @@ pub async fn execute(command: &BenchCommand) -> anyhow::Result<Report> {
     match command {
         BenchCommand::Fanout(a) => {
             fanout::check(&a.load)?;
-            let target = Target::parse(&a.server.url, "--url")?;
-            let probe = Probe::choose(
-                a.server.server_pid,
-                a.server.metrics_url.as_deref(),
-                &target,
-            )?;
+            let (target, probe) = server_side(&a.server)?;
             let generator = Generator::new(
                 target,
                 &a.stomp,
@@ -112,12 +107,7 @@ pub async fn execute(command: &BenchCommand) -> anyhow::Result<Report> {
         }
         BenchCommand::Idle(a) => {
             let heartbeat = idle::check(a)?;
-            let target = Target::parse(&a.server.url, "--url")?;
-            let probe = Probe::choose(
-                a.server.server_pid,
-                a.server.metrics_url.as_deref(),
-                &target,
-            )?;
+            let (target, probe) = server_side(&a.server)?;
             let generator =
                 Generator::new(target, &a.stomp, heartbeat, &a.generator, a.sessions, 0)?;
             Ok(Report::Idle(idle::run(a, &generator, &probe).await?))
@@ -127,6 +117,13 @@ pub async fn execute(command: &BenchCommand) -> anyhow::Result<Report> {
             "`bench floor-server` and `bench worker` are run by `stompbox::bench::run`"
         )),
     }
+}
+
+/// The target of `--url` and where its CPU and memory are read.
+fn server_side(a: &ServerArgs) -> Result<(Target, Probe), UsageError> {
+    let target = Target::parse(&a.url, "--url")?;
+    let probe = Probe::choose(a.server_pid, a.metrics_url.as_deref(), &target)?;
+    Ok((target, probe))
 }
 
 /// Starts `<exe> bench floor-server`, runs the fan-out against it, stops it.

@@ -168,6 +168,23 @@ impl Pool {
         Ok(got.into_iter().flatten().collect())
     }
 
+    /// Waits until every worker has set up its `count` connections (a minute plus 10 ms per
+    /// connection at most), calling `progress` with the totals; returns the first failure.
+    pub(crate) async fn wait_ready(
+        &mut self,
+        count: u64,
+        what: &str,
+        progress: impl FnMut(&Counters),
+    ) -> anyhow::Result<Option<String>> {
+        let deadline = Instant::now() + Duration::from_secs(60) + Duration::from_millis(count * 10);
+        let pick = |e| match e {
+            Event::Ready { first_error, .. } => Some(first_error),
+            _ => None,
+        };
+        let errors = self.wait_each(what, deadline, pick, progress).await?;
+        Ok(errors.into_iter().flatten().next())
+    }
+
     /// Asks every worker to close its connections and report; ends them.
     pub(crate) async fn finish(mut self) -> anyhow::Result<Vec<WorkerReport>> {
         self.send_all(&Command::Finish).await?;
