@@ -38,7 +38,7 @@ pub use error::BrokerError;
 pub use event::{
     CloseStatus, ClosedBy, EventKind, EventStream, Listener, SessionEvent, Transport, log_event,
 };
-pub use outbox::{MemoryOutbox, Outbound, Outbox};
+pub use outbox::{MemoryOutbox, Outbound, Outbox, Tail};
 pub use router::AckMode;
 pub use session::{Session, SessionOptions};
 pub use stats::{BrokerStats, CloseCount, SessionSummary};
@@ -149,14 +149,15 @@ impl Broker {
     }
 
     /// Publishes a message from Rust code, as if a client had sent it (`/topic/…`, `/queue/…`,
-    /// `/user/{name}/…`; not `/app/…`).
+    /// `/user/{name}/…`; not `/app/…`). Never blocks: outboxes left congested are not waited
+    /// for (a client's SEND is, through its transport).
     pub fn publish(
         &self,
         destination: &str,
         headers: Vec<stompbox_stomp::Header>,
         body: impl Into<bytes::Bytes>,
     ) -> Result<(), BrokerError> {
-        self.route_send(destination, headers, body.into(), None)
+        self.route_send(destination, headers, body.into(), None, &mut Vec::new())
     }
 
     /// Asks every session to close with this status (e.g. 1001 at shutdown). Each transport then
@@ -209,12 +210,14 @@ impl Broker {
     }
 
     /// Routes a SEND (not `/app/…`). `only` limits a fan-out to one session (app replies).
+    /// Outboxes the delivery left congested are added to `congested`.
     fn route_send(
         &self,
         destination: &str,
         headers: Vec<stompbox_stomp::Header>,
         body: bytes::Bytes,
         only: Option<&str>,
+        congested: &mut Vec<Arc<dyn Outbox>>,
     ) -> Result<(), BrokerError> {
         let parsed = Destination::parse(destination, Use::Send)?;
         let (key, delivered_as) = match parsed {
@@ -231,7 +234,8 @@ impl Broker {
                     redelivered: false,
                 });
                 self.inner.stats.published(1);
-                self.inner.state.lock().enqueue(d, message, false);
+                let consumer = self.inner.state.lock().enqueue(d, message, false);
+                congested.extend(consumer);
                 return Ok(());
             }
             Destination::App(path) => return Err(BrokerError::NoAppHandler(format!("/app{path}"))),
@@ -253,12 +257,14 @@ impl Broker {
         self.inner.stats.published(1);
         let targets = self.inner.state.lock().fanout_targets(&key, &message, only);
         if let Some((subs, acks)) = targets {
-            let n = router::push_fanout(&subs, &acks, &message, only);
+            let n = router::push_fanout(&subs, &acks, &message, only, congested);
             self.inner.stats.delivered(n as u64);
         }
         Ok(())
     }
 }
 
+#[cfg(test)]
+mod backpressure_tests;
 #[cfg(test)]
 mod tests;

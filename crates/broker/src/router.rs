@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use stompbox_stomp::{Command, Header, MessageTemplate, Str, Version};
 
-use crate::outbox::{Outbound, Outbox};
+use crate::outbox::{Outbound, Outbox, Tail};
 
 /// How a subscription acknowledges messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,10 @@ impl StoredMessage {
     fn shared_headers(&self) -> Vec<Header> {
         let mut h = Vec::with_capacity(self.headers.len() + 3);
         h.push((Str::from_static("message-id"), Str::from(&self.id)));
-        h.push((Str::from_static("destination"), Str::from(&self.destination)));
+        h.push((
+            Str::from_static("destination"),
+            Str::from(&self.destination),
+        ));
         if self.redelivered {
             h.push((Str::from_static("redelivered"), Str::from_static("true")));
         }
@@ -65,6 +68,31 @@ pub(crate) struct Subscriber {
     pub(crate) ack: AckMode,
     pub(crate) version: Version,
     pub(crate) outbox: Arc<dyn Outbox>,
+    /// `MESSAGE` and `subscription` lines, encoded once at SUBSCRIBE and shared by every
+    /// delivery that has no `ack` header.
+    pub(crate) head: Bytes,
+}
+
+impl Subscriber {
+    /// A subscription's routing entry.
+    pub(crate) fn new(
+        session: Arc<str>,
+        id: Arc<str>,
+        ack: AckMode,
+        version: Version,
+        outbox: Arc<dyn Outbox>,
+    ) -> Subscriber {
+        let mut head = BytesMut::new();
+        MessageTemplate::write_head(&mut head, version, &id, None);
+        Subscriber {
+            session,
+            id,
+            ack,
+            version,
+            outbox,
+            head: head.freeze(),
+        }
+    }
 }
 
 /// Where a subscription is filed.
@@ -118,20 +146,19 @@ pub(crate) struct State {
     pub(crate) queue_deliveries: u64,
 }
 
-/// Writes the per-subscriber head and returns the item to push.
-fn message_item(sub: &Subscriber, ack: Option<u64>, tail: Bytes) -> Outbound {
-    let mut head = BytesMut::with_capacity(32 + sub.id.len());
-    let ack_text = ack.map(|n| n.to_string());
-    let ack_header = match sub.version {
-        Version::V1_2 => ack_text.as_deref(),
-        // 1.0 and 1.1 clients acknowledge by `message-id` (in the shared tail).
-        _ => None,
+/// The item to push: the subscription's shared head, or (for a 1.2 delivery that needs an
+/// `ack` header) a head of its own.
+fn message_item(sub: &Subscriber, ack: Option<u64>, tail: Tail) -> Outbound {
+    let head = match (ack, sub.version) {
+        (Some(n), Version::V1_2) => {
+            let mut head = BytesMut::with_capacity(32 + sub.id.len());
+            MessageTemplate::write_head(&mut head, sub.version, &sub.id, Some(&n.to_string()));
+            head.freeze()
+        }
+        // No ack, or 1.0/1.1 clients, which acknowledge by `message-id` (in the shared tail).
+        _ => sub.head.clone(),
     };
-    MessageTemplate::write_head(&mut head, sub.version, &sub.id, ack_header);
-    Outbound::Message {
-        head: head.freeze(),
-        tail,
-    }
+    Outbound::Message { head, tail }
 }
 
 /// A fan-out's subscriber snapshot and, per subscriber, the ack number registered for it
@@ -142,7 +169,7 @@ pub(crate) type FanoutTargets = (Arc<Vec<Subscriber>>, Vec<Option<u64>>);
 pub(crate) struct Encodings<'a> {
     message: &'a StoredMessage,
     headers: Option<Vec<Header>>,
-    tails: [Option<Bytes>; 3],
+    tails: [Option<Tail>; 3],
 }
 
 impl<'a> Encodings<'a> {
@@ -154,7 +181,7 @@ impl<'a> Encodings<'a> {
         }
     }
 
-    fn tail(&mut self, version: Version) -> Bytes {
+    fn tail(&mut self, version: Version) -> Tail {
         let slot = &mut self.tails[version as usize];
         if let Some(t) = slot {
             return t.clone();
@@ -162,9 +189,11 @@ impl<'a> Encodings<'a> {
         let headers = self
             .headers
             .get_or_insert_with(|| self.message.shared_headers());
-        let tail = MessageTemplate::new(headers, &self.message.body, version)
-            .tail()
-            .clone();
+        let tail = Tail::new(
+            MessageTemplate::new(headers, &self.message.body, version)
+                .tail()
+                .clone(),
+        );
         *slot = Some(tail.clone());
         tail
     }
@@ -219,8 +248,14 @@ impl State {
         Some((subs, acks))
     }
 
-    /// Hands a queue message to the next consumer, or keeps it until one subscribes.
-    pub(crate) fn enqueue(&mut self, queue: &str, message: Arc<StoredMessage>, front: bool) {
+    /// Hands a queue message to the next consumer, or keeps it until one subscribes. Returns
+    /// the consumer's outbox when that delivery left it congested.
+    pub(crate) fn enqueue(
+        &mut self,
+        queue: &str,
+        message: Arc<StoredMessage>,
+        front: bool,
+    ) -> Option<Arc<dyn Outbox>> {
         let q = self.queues.entry(queue.to_string()).or_default();
         if q.consumers.is_empty() {
             if front {
@@ -228,12 +263,13 @@ impl State {
             } else {
                 q.pending.push_back(message);
             }
-            return;
+            return None;
         }
         let i = q.next % q.consumers.len();
         q.next = i + 1;
         let sub = q.consumers[i].clone();
         self.deliver_one(&sub, queue, message);
+        sub.outbox.is_congested().then_some(sub.outbox)
     }
 
     fn deliver_one(&mut self, sub: &Subscriber, queue: &str, message: Arc<StoredMessage>) {
@@ -325,12 +361,14 @@ impl State {
     }
 }
 
-/// Pushes a fan-out to its targets (outside the lock).
+/// Pushes a fan-out to its targets (outside the lock); adds the outboxes it left congested to
+/// `congested`.
 pub(crate) fn push_fanout(
     subs: &[Subscriber],
     acks: &[Option<u64>],
     message: &StoredMessage,
     only: Option<&str>,
+    congested: &mut Vec<Arc<dyn Outbox>>,
 ) -> usize {
     let mut encodings = Encodings::new(message);
     let mut delivered = 0;
@@ -341,6 +379,9 @@ pub(crate) fn push_fanout(
         let ack = acks.get(i).copied().flatten();
         let tail = encodings.tail(sub.version);
         sub.outbox.push(message_item(sub, ack, tail));
+        if sub.outbox.is_congested() {
+            congested.push(sub.outbox.clone());
+        }
         delivered += 1;
     }
     delivered

@@ -3,7 +3,12 @@
 //! Call order for a transport: [`Session::handle_data`] for every received chunk,
 //! [`Session::handle_sent`] after writing to the peer, [`Session::poll_timeout`] /
 //! [`Session::handle_timeout`] for heart-beats and deadlines, and [`Session::close`] exactly once
-//! when the connection is gone, with the status it ended with. Implements STOMP 1.2 §"Client
+//! when the connection is gone, with the status it ended with.
+//!
+//! Back-pressure: after feeding input, a transport whose outboxes count bytes calls
+//! [`Session::take_backpressure`]. When it returns outboxes, the session has stopped decoding
+//! (later input is only buffered); the transport stops reading from its peer, waits until each
+//! outbox has drained ([`Outbox::poll_drained`]), then calls [`Session::resume`]. Implements STOMP 1.2 §"Client
 //! Frames", "Server Frames", "Heart-beating" and the 1.0/1.1 differences.
 
 use std::collections::HashMap;
@@ -75,6 +80,10 @@ pub struct Session {
     last_received: Instant,
     last_sent: Instant,
     transactions: HashMap<String, Vec<Frame>>,
+    /// Outboxes this session's input left congested, until the transport takes them.
+    congested: Vec<Arc<dyn Outbox>>,
+    /// Input is buffered, not decoded, until [`Session::resume`].
+    paused: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -148,6 +157,8 @@ impl Session {
             last_received: now,
             last_sent: now,
             transactions: HashMap::new(),
+            congested: Vec::new(),
+            paused: false,
         }
     }
 
@@ -182,13 +193,44 @@ impl Session {
         (self.send_interval, self.receive_interval)
     }
 
-    /// Feeds bytes received from the peer (any chunking).
+    /// Feeds bytes received from the peer (any chunking). While paused by back-pressure they
+    /// are only buffered.
     pub fn handle_data(&mut self, data: &[u8], now: Instant) {
         if self.is_closing() {
             return;
         }
         self.last_received = now;
         self.inbound.extend_from_slice(data);
+        if !self.paused {
+            self.decode_input(now);
+        }
+    }
+
+    /// The outboxes that this session's input left above their high-water marks (empty when
+    /// none). When not empty, the session is paused: see the module docs.
+    pub fn take_backpressure(&mut self) -> Vec<Arc<dyn Outbox>> {
+        std::mem::take(&mut self.congested)
+    }
+
+    /// Whether input is only buffered until [`Session::resume`].
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// The congested outboxes have drained: decodes the input buffered meanwhile (which may
+    /// pause the session again).
+    pub fn resume(&mut self, now: Instant) {
+        if !self.paused {
+            return;
+        }
+        self.paused = false;
+        if !self.is_closing() {
+            self.decode_input(now);
+        }
+    }
+
+    /// Decodes and handles buffered frames until input runs out or back-pressure pauses.
+    fn decode_input(&mut self, now: Instant) {
         while !self.is_closing() {
             match self.decoder.decode(&mut self.inbound) {
                 Ok(None) => break,
@@ -198,6 +240,16 @@ impl Session {
                     let receipt = frame.header("receipt").map(str::to_string);
                     if let Err(error) = self.handle_frame(frame, receipt.as_deref(), now) {
                         self.fail(&error, receipt.as_deref());
+                    }
+                    if self.outbox.is_congested() {
+                        // A peer that does not read what it asked for (receipts, its own
+                        // subscriptions) is slowed down too.
+                        self.congested.push(self.outbox.clone());
+                    }
+                    if !self.congested.is_empty() {
+                        self.paused = true;
+                        self.broker.inner.stats.paused();
+                        break;
                     }
                 }
                 Err(error) => self.fail(&BrokerError::Decode(error), None),

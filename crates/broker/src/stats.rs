@@ -69,6 +69,9 @@ pub struct BrokerStats {
     pub frames_received: u64,
     /// ERROR frames sent.
     pub errors_sent: u64,
+    /// Times a session stopped being read because what it sent left outboxes above their
+    /// high-water marks (back-pressure).
+    pub backpressure_pauses: u64,
     /// Closed sessions by code and closer.
     pub closes: Vec<CloseCount>,
 }
@@ -81,6 +84,7 @@ pub(crate) struct Counters {
     delivered: AtomicU64,
     frames: AtomicU64,
     errors: AtomicU64,
+    pauses: AtomicU64,
     closes: Mutex<BTreeMap<(u16, u8), u64>>,
     live: Mutex<HashMap<Arc<str>, SessionSummary>>,
 }
@@ -111,6 +115,9 @@ impl Counters {
         self.frames.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn paused(&self) {
+        self.pauses.fetch_add(1, Ordering::Relaxed);
+    }
     pub(crate) fn error_sent(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -170,6 +177,7 @@ impl Counters {
             messages_delivered: self.delivered.load(Ordering::Relaxed) + state.queue_deliveries,
             frames_received: self.frames.load(Ordering::Relaxed),
             errors_sent: self.errors.load(Ordering::Relaxed),
+            backpressure_pauses: self.pauses.load(Ordering::Relaxed),
             closes: self
                 .closes
                 .lock()

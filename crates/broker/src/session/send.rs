@@ -50,7 +50,7 @@ impl Session {
             return self.on_app(path, &headers, &frame.body);
         }
         self.broker
-            .route_send(&destination, headers, frame.body, None)
+            .route_send(&destination, headers, frame.body, None, &mut self.congested)
     }
 
     fn on_app(&mut self, path: &str, headers: &[Header], body: &Bytes) -> Result<(), BrokerError> {
@@ -76,7 +76,13 @@ impl Session {
                     destination,
                     headers,
                     body,
-                } => self.broker.route_send(&destination, headers, body, None)?,
+                } => self.broker.route_send(
+                    &destination,
+                    headers,
+                    body,
+                    None,
+                    &mut self.congested,
+                )?,
                 AppAction::Reply {
                     destination,
                     headers,
@@ -91,8 +97,13 @@ impl Session {
                         )));
                     };
                     let target = format!("/user/{}{rest}", self.user_name());
-                    self.broker
-                        .route_send(&target, headers, body, Some(&self.id))?;
+                    self.broker.route_send(
+                        &target,
+                        headers,
+                        body,
+                        Some(&self.id),
+                        &mut self.congested,
+                    )?;
                 }
             }
         }

@@ -63,13 +63,13 @@ impl Session {
                     ack,
                 },
             );
-            let sub = Subscriber {
-                session: self.id.clone(),
-                id: id.clone(),
+            let sub = Subscriber::new(
+                self.id.clone(),
+                id.clone(),
                 ack,
-                version: self.version,
-                outbox: self.outbox.clone(),
-            };
+                self.version,
+                self.outbox.clone(),
+            );
             match &key {
                 RouteKey::Fanout(k) => {
                     Arc::make_mut(state.topics.entry(k.clone()).or_default()).push(sub);
