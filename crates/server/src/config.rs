@@ -84,9 +84,13 @@ pub struct LimitsConfig {
     pub max_headers: usize,
     /// Longest header line (1009 when exceeded). Default: 8192.
     pub max_header_len: usize,
-    /// WebSocket read buffer per connection, in bytes. Default: 4096 (tungstenite's own default,
-    /// 128 KiB, would cost that much per idle connection).
+    /// Ignored, kept so that existing files still load: WebSocket connections no longer keep a
+    /// read buffer (reads go through one buffer per thread; only an incomplete frame is held).
+    /// Default: 4096.
     pub ws_read_buffer: usize,
+    /// Bytes queued for one connection above which the sessions publishing to it stop being
+    /// read (back-pressure, through TCP) until it is down to half. Default: 1048576 (1 MiB).
+    pub outbox_high_water: usize,
 }
 
 impl Default for ServerConfig {
@@ -138,6 +142,7 @@ impl Default for LimitsConfig {
             max_headers: l.max_headers,
             max_header_len: l.max_header_len,
             ws_read_buffer: 4096,
+            outbox_high_water: 1 << 20,
         }
     }
 }
@@ -249,6 +254,7 @@ impl ServerConfig {
             ("limits.max_headers", self.limits.max_headers),
             ("limits.max_header_len", self.limits.max_header_len),
             ("limits.ws_read_buffer", self.limits.ws_read_buffer),
+            ("limits.outbox_high_water", self.limits.outbox_high_water),
             ("stomp.max_subscriptions", self.stomp.max_subscriptions),
             ("sockjs.response_limit", self.sockjs.response_limit),
         ] {

@@ -27,6 +27,15 @@ pub(crate) trait Endpoint: Send + 'static {
     fn close(&mut self, status: CloseStatus, now: Instant);
     /// Whether the endpoint sends its own heart-beats (SockJS then skips `h`, as Spring does).
     fn has_own_heartbeats(&self) -> bool;
+    /// Outboxes the last input left congested: the transport stops reading until they have
+    /// drained, then calls [`Endpoint::resume`]. Empty when there is nothing to wait for.
+    fn take_backpressure(&mut self) -> Vec<Arc<dyn Outbox>> {
+        Vec::new()
+    }
+    /// The congested outboxes have drained: go on with buffered input.
+    fn resume(&mut self, now: Instant) {
+        let _ = now;
+    }
 }
 
 impl Endpoint for Session {
@@ -50,6 +59,12 @@ impl Endpoint for Session {
     }
     fn has_own_heartbeats(&self) -> bool {
         self.heartbeat_intervals().0.is_some()
+    }
+    fn take_backpressure(&mut self) -> Vec<Arc<dyn Outbox>> {
+        Session::take_backpressure(self)
+    }
+    fn resume(&mut self, now: Instant) {
+        Session::resume(self, now);
     }
 }
 

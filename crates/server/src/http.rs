@@ -165,6 +165,12 @@ pub(crate) fn render_metrics(s: &stompbox_broker::BrokerStats) -> String {
         "STOMP ERROR frames sent.",
         s.errors_sent,
     );
+    metric(
+        "stompbox_backpressure_pauses_total",
+        "counter",
+        "Times a session stopped being read until the outboxes its messages filled had drained.",
+        s.backpressure_pauses,
+    );
     let _ = writeln!(
         out,
         "# HELP stompbox_sessions_closed_total Sessions closed, by close code and who closed.\n# TYPE stompbox_sessions_closed_total counter"

@@ -11,11 +11,13 @@ mod assets;
 mod config;
 mod endpoint;
 mod http;
+mod outbox;
 mod pump;
 mod sockjs;
 mod tcp;
 mod testserver;
 mod ws;
+mod wsconn;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;

@@ -4,21 +4,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use stompbox_broker::{Outbound, Transport};
-use tokio::sync::mpsc;
+use stompbox_broker::Transport;
 
+use crate::LimitsConfig;
 use crate::endpoint::{Endpoint, Kind};
+use crate::outbox::ConnOutbox;
 
-/// Opens an endpoint whose outbox is a channel the connection task drains.
+/// Opens an endpoint whose outbox is a [`ConnOutbox`] the connection task drains.
 pub(crate) fn open(
     kind: &Kind,
     id: Option<&str>,
     transport: Transport,
     remote: SocketAddr,
-) -> (Box<dyn Endpoint>, mpsc::UnboundedReceiver<Outbound>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let endpoint = kind.open(id, transport, remote, Arc::new(tx), now());
-    (endpoint, rx)
+    limits: &LimitsConfig,
+) -> (Box<dyn Endpoint>, Arc<ConnOutbox>) {
+    let outbox = Arc::new(ConnOutbox::new(limits.outbox_high_water));
+    let endpoint = kind.open(id, transport, remote, outbox.clone(), now());
+    (endpoint, outbox)
 }
 
 /// The current time on tokio's clock (so `tokio::time::pause` drives sessions in tests).

@@ -1,18 +1,19 @@
 //! STOMP over plain TCP (the usual port is 61613): a thin pump between a socket and a broker
 //! [`Session`]. Queued frames are copied into one buffer and written with one syscall.
 
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use stompbox_broker::{CloseStatus, Outbound, Transport};
+use stompbox_broker::{CloseStatus, Outbound, Outbox, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 use crate::AppState;
 use crate::endpoint::{Endpoint, Kind};
+use crate::outbox::ConnOutbox;
 use crate::pump::{self, now};
 
 /// Largest batch copied into one write.
@@ -39,69 +40,96 @@ pub(crate) async fn accept_loop(listener: TcpListener, app: Arc<AppState>) {
 
 async fn serve(stream: TcpStream, remote: SocketAddr, app: Arc<AppState>) {
     let _ = stream.set_nodelay(true);
-    let (mut session, mut rx) = pump::open(
+    let (mut session, outbox) = pump::open(
         &Kind::Stomp(app.broker.clone()),
         None,
         Transport::Tcp,
         remote,
+        &app.config.limits,
     );
     let (mut reader, mut writer) = stream.into_split();
-    let status = run(session.as_mut(), &mut reader, &mut writer, &mut rx).await;
+    let status = run(session.as_mut(), &mut reader, &mut writer, &outbox).await;
     let _ = writer.shutdown().await;
+    outbox.close();
     session.close(status, now());
+}
+
+/// Waits until every outbox that paused reading has drained.
+async fn drained(congested: &mut Vec<Arc<dyn Outbox>>) {
+    while let Some(outbox) = congested.last() {
+        poll_fn(|cx| outbox.poll_drained(cx)).await;
+        congested.pop();
+    }
 }
 
 async fn run(
     session: &mut dyn Endpoint,
     reader: &mut OwnedReadHalf,
     writer: &mut OwnedWriteHalf,
-    rx: &mut mpsc::UnboundedReceiver<Outbound>,
+    outbox: &ConnOutbox,
 ) -> CloseStatus {
     let mut read_buf = vec![0u8; 4096];
     let mut out = BytesMut::new();
+    // Back-pressure: outboxes to wait for before reading again.
+    let mut congested: Vec<Arc<dyn Outbox>> = Vec::new();
     loop {
         let deadline = session.poll_timeout();
+        let paused = !congested.is_empty();
         tokio::select! {
             biased;
-            item = rx.recv() => {
-                let Some(mut item) = item else { return CloseStatus::abnormal() };
+            mut items = poll_fn(|cx| outbox.poll_take(cx)) => {
                 let mut close = None;
-                loop {
-                    match item {
-                        Outbound::Close(status) => { close = Some(status); break; }
-                        Outbound::Message { head, tail } => {
-                            out.extend_from_slice(&head);
-                            out.extend_from_slice(&tail);
+                while !items.is_empty() && close.is_none() {
+                    let mut counted = 0;
+                    while let Some(item) = items.pop_front() {
+                        counted += item.wire_len();
+                        match item {
+                            Outbound::Close(status) => { close = Some(status); break; }
+                            Outbound::Message { head, tail } => {
+                                out.extend_from_slice(&head);
+                                out.extend_from_slice(&tail);
+                            }
+                            Outbound::Frame(bytes) => out.extend_from_slice(&bytes),
+                            Outbound::HeartBeat => out.extend_from_slice(b"\n"),
                         }
-                        Outbound::Frame(bytes) => out.extend_from_slice(&bytes),
-                        Outbound::HeartBeat => out.extend_from_slice(b"\n"),
+                        if out.len() >= MAX_BATCH_BYTES {
+                            break;
+                        }
                     }
-                    if out.len() >= MAX_BATCH_BYTES {
-                        break;
+                    if writer.write_all(&out).await.is_err() {
+                        return CloseStatus::abnormal();
                     }
-                    match rx.try_recv() {
-                        Ok(next) => item = next,
-                        Err(_) => break,
+                    outbox.written(counted);
+                    out.clear();
+                    if out.capacity() > MAX_BATCH_BYTES {
+                        out = BytesMut::new();
                     }
+                    session.handle_sent(now());
                 }
-                if writer.write_all(&out).await.is_err() {
-                    return CloseStatus::abnormal();
-                }
-                out.clear();
-                if out.capacity() > MAX_BATCH_BYTES {
-                    out = BytesMut::new();
-                }
-                session.handle_sent(now());
                 if let Some(status) = close {
                     return status;
                 }
             }
-            read = reader.read(&mut read_buf) => match read {
+            () = drained(&mut congested), if paused => {
+                session.resume(now());
+                congested = session.take_backpressure();
+            }
+            read = reader.read(&mut read_buf), if !paused => match read {
                 // EOF or reset without DISCONNECT: the TCP analogue of 1006.
                 Ok(0) | Err(_) => return CloseStatus::abnormal(),
-                Ok(n) => session.handle_data(&read_buf[..n], now()),
+                Ok(n) => {
+                    session.handle_data(&read_buf[..n], now());
+                    congested = session.take_backpressure();
+                }
             },
-            () = pump::sleep_until(deadline) => session.handle_timeout(now()),
+            () = pump::sleep_until(deadline) => {
+                if paused {
+                    // Not reading is our doing while paused: the peer is not silent as far as
+                    // we know.
+                    session.handle_activity(now());
+                }
+                session.handle_timeout(now());
+            }
         }
     }
 }

@@ -12,8 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -153,17 +152,14 @@ async fn upgrade(
         return bad_request(sockjs::WEBSOCKET_CONNECTION_UPGRADE);
     }
     let (mut parts, _body) = request.into_parts();
-    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(upgrade) => ws::accept(
-            upgrade,
-            mount.app.clone(),
-            remote,
-            framing,
-            mount.kind.clone(),
-            session_id,
-        ),
-        Err(rejection) => rejection.into_response(),
-    }
+    ws::accept(
+        &mut parts,
+        mount.app.clone(),
+        remote,
+        framing,
+        mount.kind.clone(),
+        session_id,
+    )
 }
 
 fn greeting(method: &Method) -> Response {

@@ -1,0 +1,110 @@
+//! Back-pressure end to end: a subscriber that does not read makes the server stop reading the
+//! publisher (its outbox stays near `limits.outbox_high_water`), and once the subscriber reads,
+//! every message arrives, in order.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use stompbox_stomp::Command;
+use support::{Client, TestServer, WAIT, send, subscribe};
+use tokio::io::AsyncWriteExt;
+
+const MESSAGES: usize = 2000;
+const BODY: usize = 1000;
+
+async fn small_outboxes() -> TestServer {
+    TestServer::start_with(|c| {
+        c.limits.outbox_high_water = 16 * 1024;
+        c.tcp_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
+}
+
+/// A subscriber that has not read anything yet.
+async fn idle_subscriber(server: &TestServer) -> Client {
+    let (mut s, _) = Client::connect(server, "slow").await;
+    s.send_frame(&subscribe("1", "/topic/bp").with_header("receipt", "r"))
+        .await;
+    assert_eq!(s.frame().await.header("receipt-id"), Some("r"));
+    s
+}
+
+/// Waits until the broker has paused a publisher at least once.
+async fn until_paused(server: &TestServer) {
+    tokio::time::timeout(WAIT, async {
+        while server.broker.stats().backpressure_pauses == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the publisher is paused");
+}
+
+/// Reads every message, checking order; then the publisher must be done.
+async fn read_all(subscriber: &mut Client) {
+    for i in 0..MESSAGES {
+        let m = subscriber.frame().await;
+        assert_eq!(m.command, Command::Message);
+        assert_eq!(
+            &m.body[..8],
+            format!("{i:08}").as_bytes(),
+            "message {i} in order"
+        );
+    }
+}
+
+fn body(i: usize) -> String {
+    format!("{i:08}{}", "x".repeat(BODY - 8))
+}
+
+#[tokio::test]
+async fn a_subscriber_that_does_not_read_pauses_a_websocket_publisher_and_nothing_is_lost() {
+    let server = small_outboxes().await;
+    let mut subscriber = idle_subscriber(&server).await;
+    let (mut publisher, _) = Client::connect(&server, "fast").await;
+    let publishing = tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            publisher.send_frame(&send("/topic/bp", &body(i))).await;
+        }
+        publisher
+    });
+    until_paused(&server).await;
+    read_all(&mut subscriber).await;
+    let mut publisher = tokio::time::timeout(WAIT, publishing)
+        .await
+        .unwrap()
+        .unwrap();
+    publisher
+        .send_frame(&send("/topic/other", "").with_header("receipt", "done"))
+        .await;
+    assert_eq!(publisher.frame().await.header("receipt-id"), Some("done"));
+    assert_eq!(server.broker.stats().messages_delivered, MESSAGES as u64);
+}
+
+#[tokio::test]
+async fn a_tcp_publisher_is_paused_too() {
+    let server = small_outboxes().await;
+    let mut subscriber = idle_subscriber(&server).await;
+    let mut publisher = tokio::net::TcpStream::connect(server.tcp_addr.unwrap())
+        .await
+        .unwrap();
+    let publishing = tokio::spawn(async move {
+        publisher
+            .write_all(b"CONNECT\naccept-version:1.2\nhost:h\n\n\0")
+            .await
+            .unwrap();
+        for i in 0..MESSAGES {
+            let frame = format!("SEND\ndestination:/topic/bp\n\n{}\0", body(i));
+            publisher.write_all(frame.as_bytes()).await.unwrap();
+        }
+        publisher
+    });
+    until_paused(&server).await;
+    read_all(&mut subscriber).await;
+    tokio::time::timeout(WAIT, publishing)
+        .await
+        .unwrap()
+        .unwrap();
+}
