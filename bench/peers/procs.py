@@ -1,5 +1,6 @@
 """Process and port helpers shared by the peers benchmark (loopback only)."""
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,17 +12,62 @@ def free_port():
     return free_ports(1)[0]
 
 
-def free_ports(n):
-    """`n` distinct TCP ports on 127.0.0.1 that were free a moment ago: all bound at once, so the
-    kernel cannot hand out the same one twice."""
-    socks = [socket.socket() for _ in range(n)]
+def ephemeral_low():
     try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_ports(n):
+    """`n` distinct TCP ports on 127.0.0.1, free a moment ago, below the ephemeral range: the load
+    generator's thousands of client sockets (and their TIME_WAITs) live in that range and could
+    take a port between our choice and the server's bind. All are held at once, so they differ."""
+    high = ephemeral_low() - 1
+    low = max(1024, high - 12000)
+    socks, ports = [], []
+    try:
+        for port in random.sample(range(low, high + 1), min(400, high - low + 1)):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+            ports.append(port)
+            if len(ports) == n:
+                return ports
+        raise OSError(f"no {n} free ports on 127.0.0.1 in {low}-{high}")
     finally:
         for s in socks:
             s.close()
+
+
+def time_wait_sockets():
+    """TCP sockets in TIME_WAIT (IPv4 and IPv6), from /proc/net/tcp*."""
+    count = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f, None)
+                count += sum(1 for line in f if line.split()[3:4] == ["06"])
+        except OSError:
+            pass
+    return count
+
+
+def settle(max_time_wait, timeout):
+    """Wait (at most `timeout` s) until fewer than `max_time_wait` sockets are in TIME_WAIT, so a
+    scenario does not start with the previous one's closed connections holding the port range.
+    Returns the count left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = time_wait_sockets()
+        if left < max_time_wait or time.monotonic() >= deadline:
+            return left
+        time.sleep(2)
 
 
 def wait_tcp(port, timeout, alive=None):

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import rabbit  # noqa: E402
 import report  # noqa: E402
-from procs import rss_kib  # noqa: E402
+from procs import rss_kib, settle  # noqa: E402
 from servers import ServerError, open_server  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -158,10 +158,28 @@ def shown(argv, url=None, pid=None):
     return text
 
 
+def start_with_retry(target, binary):
+    """A started server; RabbitMQ gets a second try with new ports (a port can still be taken between
+    choosing it and the node's bind on a busy machine)."""
+    server = open_server(target, binary)
+    try:
+        return server.__enter__()
+    except (ServerError, rabbit.RabbitError) as e:
+        print(f"bench-peers: {target} did not start ({str(e).splitlines()[0]}); trying again", file=sys.stderr)
+        server = open_server(target, binary)
+        return server.__enter__()
+
+
 def one_run(opts, scenario, target):
     kind = scenario["kind"]
+    t_settle = time.monotonic()
+    left = settle(opts.max_time_wait, 75)
+    settled = {"time_wait_at_start": left, "settle_s": round(time.monotonic() - t_settle, 1)}
+    if left >= opts.max_time_wait:
+        print(f"bench-peers: {left} sockets still in TIME_WAIT; starting anyway", file=sys.stderr)
     timeout = scenario["seconds"] + opts.setup_timeout
-    record = {"scenario": scenario["id"], "target": target, "result": None, "observed": None, "error": None}
+    record = {"scenario": scenario["id"], "target": target, "result": None, "observed": None, "error": None,
+              **settled}
     t0 = time.monotonic()
     if target == "floor":
         argv = [opts.bin, "bench", "raw-floor", *scenario["args"], "--json"]
@@ -169,7 +187,7 @@ def one_run(opts, scenario, target):
         record["result"], record["error"] = run_tool(argv, timeout)
     else:
         try:
-            with open_server(target, opts.bin) as server:
+            with start_with_retry(target, opts.bin) as server:
                 argv = [opts.bin, "bench", kind, "--url", server.url, *server.client_args,
                         *scenario["args"], "--server-pid", str(server.pid), "--json"]
                 record["command"] = shown(argv, server.url, server.pid)
@@ -285,6 +303,8 @@ def parse_args(argv):
     p.add_argument("--paced-duration", type=int, help="paced fan-out seconds (default 20; --quick 8)")
     p.add_argument("--warmup", type=int, help="warm-up seconds (default 2)")
     p.add_argument("--setup-timeout", type=int, default=300, help="seconds allowed per run beyond its own duration")
+    p.add_argument("--max-time-wait", type=int, default=8000,
+                   help="before each run, wait (up to 75 s) until fewer sockets than this are in TIME_WAIT")
     p.add_argument("--results-dir", default=os.path.join(ROOT, "bench/results"))
     p.add_argument("--benchmarks", default=os.path.join(ROOT, "BENCHMARKS.md"), help="'' to skip writing it")
     p.add_argument("--render-only", metavar="JSON", help="rewrite the BENCHMARKS.md section from a saved run")
