@@ -16,6 +16,7 @@ from procs import comm, descendants, free_ports, kill_pid, pid_alive, stop_child
 RABBIT_BIN = "/usr/lib/rabbitmq/bin"  # the real scripts; /usr/sbin's wrappers `su` to the rabbitmq user
 NODE = "rabbit-bench@localhost"
 START_TIMEOUT = 120.0
+WS_IDLE_TIMEOUT_MS = 3_600_000
 LOOPBACK_DIST = "-kernel inet_dist_use_interface {127,0,0,1}"
 
 
@@ -45,6 +46,9 @@ stomp.listeners.tcp = none
 web_stomp.tcp.ip = 127.0.0.1
 web_stomp.tcp.port = {ws}
 web_stomp.ws_opts.compress = false
+# cowboy closes a WebSocket silent for its idle_timeout (60 s by default) with 1000; fan-out
+# subscribers (heart-beat 0,0) may wait longer than that for the other 9 999 to connect
+web_stomp.ws_opts.idle_timeout = {idle_ms}
 log.file.level = warning
 log.console = false
 """
@@ -85,7 +89,7 @@ class Rabbit:
         amqp, dist, epmd, ctl_dist, self.ws_port = free_ports(5)
         conf = os.path.join(self.dir, "rabbitmq.conf")
         with open(conf, "w") as f:
-            f.write(CONF.format(amqp=amqp, ws=self.ws_port))
+            f.write(CONF.format(amqp=amqp, ws=self.ws_port, idle_ms=WS_IDLE_TIMEOUT_MS))
         env_conf = os.path.join(self.dir, "rabbitmq-env.conf")  # empty: not /etc/rabbitmq's
         open(env_conf, "w").close()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}

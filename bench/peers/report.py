@@ -234,7 +234,9 @@ def render(data):
         "",
         f"Servers: stompbox {mach['stompbox_rev']} (`stompbox serve`, defaults); RabbitMQ "
         f"{mach['rabbitmq']} on Erlang/OTP {mach['erlang']} with `rabbitmq_web_stomp` (private node "
-        "on loopback, guest/guest, WebSocket compression off, default limits"
+        "on loopback, guest/guest, WebSocket compression off, WebSocket idle timeout 1 h instead of "
+        "cowboy's 60 s, which closes fan-out subscribers (no heart-beats) that wait for the others to "
+        "connect; other limits default"
         + (f"; {'; '.join(mach['rabbitmq_limits'])}" if mach.get("rabbitmq_limits") else "")
         + "). The raw floor (`stompbox bench raw-floor`) is a broker-less broadcaster sending one "
         "pre-encoded frame to every socket: what fan-out costs without a broker.",

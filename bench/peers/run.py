@@ -7,6 +7,7 @@ Every server is started fresh per scenario, on loopback, on ports chosen at run 
 every exit path. `--check` only proves that both servers speak STOMP over WebSocket.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -158,16 +159,20 @@ def shown(argv, url=None, pid=None):
     return text
 
 
-def start_with_retry(target, binary):
-    """A started server; RabbitMQ gets a second try with new ports (a port can still be taken between
-    choosing it and the node's bind on a busy machine)."""
-    server = open_server(target, binary)
+@contextlib.contextmanager
+def started(target, binary):
+    """A started server, stopped on leaving; RabbitMQ gets a second try with new ports (a port can
+    still be taken between choosing it and the node's bind on a busy machine). Each server object
+    is entered exactly once: entering starts a process."""
     try:
-        return server.__enter__()
+        server = open_server(target, binary).__enter__()
     except (ServerError, rabbit.RabbitError) as e:
         print(f"bench-peers: {target} did not start ({str(e).splitlines()[0]}); trying again", file=sys.stderr)
-        server = open_server(target, binary)
-        return server.__enter__()
+        server = open_server(target, binary).__enter__()
+    try:
+        yield server
+    finally:
+        server.__exit__(None, None, None)
 
 
 def one_run(opts, scenario, target):
@@ -187,7 +192,7 @@ def one_run(opts, scenario, target):
         record["result"], record["error"] = run_tool(argv, timeout)
     else:
         try:
-            with start_with_retry(target, opts.bin) as server:
+            with started(target, opts.bin) as server:
                 argv = [opts.bin, "bench", kind, "--url", server.url, *server.client_args,
                         *scenario["args"], "--server-pid", str(server.pid), "--json"]
                 record["command"] = shown(argv, server.url, server.pid)
@@ -341,7 +346,7 @@ def main(argv):
     if missing:
         print(f"bench-peers: {missing}", file=sys.stderr)
         return 2
-    started = time.monotonic()
+    t_start = time.monotonic()
     now = datetime.datetime.now(datetime.timezone.utc)
     name = f"peers-{now:%Y-%m-%d}{'-quick' if opts.quick else ''}.json"
     data = {"date": f"{now:%Y-%m-%d}", "started": now.isoformat(timespec="seconds"), "quick": opts.quick,
@@ -362,7 +367,7 @@ def main(argv):
             status = f"failed: {rec['error']}" if rec["error"] else "ok"
             print(f"bench-peers: {s['id']} on {target}: {status} ({rec['elapsed_s']} s)", file=sys.stderr, flush=True)
             data["runs"].append(rec)
-    data["elapsed_s"] = round(time.monotonic() - started, 1)
+    data["elapsed_s"] = round(time.monotonic() - t_start, 1)
     sys.stdout.write(write_outputs(opts, data))
     return 1 if any(r["error"] for r in data["runs"]) else 0
 

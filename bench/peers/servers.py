@@ -52,7 +52,10 @@ class Stompbox:
         stop_child(self.proc)
         if self.log is not None:
             self.log.close()
-            os.unlink(self.log.name)
+            try:
+                os.unlink(self.log.name)
+            except FileNotFoundError:
+                pass
             self.log = None
 
 
