@@ -107,6 +107,18 @@ pub trait Outbox: Send + Sync + 'static {
     /// Queues one item. Never blocks, whatever is queued already.
     fn push(&self, item: Outbound);
 
+    /// Queues a MESSAGE frame: `head` then the fan-out's shared `tail` (see
+    /// [`Outbound::Message`]). The default clones both into an [`Outbound::Message`]; a
+    /// transport may take fewer references (say, one head per run of deliveries to the same
+    /// subscription): on a fan-out to thousands of subscribers, every reference count touched
+    /// is a cache line that travels between the publisher's core and the subscribers'.
+    fn push_message(&self, head: &Bytes, tail: &Tail) {
+        self.push(Outbound::Message {
+            head: head.clone(),
+            tail: tail.clone(),
+        });
+    }
+
     /// Bytes queued and not yet written to the peer (0 when not counted).
     fn queued_bytes(&self) -> usize {
         0

@@ -146,19 +146,18 @@ pub(crate) struct State {
     pub(crate) queue_deliveries: u64,
 }
 
-/// The item to push: the subscription's shared head, or (for a 1.2 delivery that needs an
-/// `ack` header) a head of its own.
-fn message_item(sub: &Subscriber, ack: Option<u64>, tail: Tail) -> Outbound {
-    let head = match (ack, sub.version) {
+/// Pushes one delivery: the subscription's shared head, or (for a 1.2 delivery that needs an
+/// `ack` header) a head of its own, then the shared tail.
+fn push_message(sub: &Subscriber, ack: Option<u64>, tail: &Tail) {
+    match (ack, sub.version) {
         (Some(n), Version::V1_2) => {
             let mut head = BytesMut::with_capacity(32 + sub.id.len());
             MessageTemplate::write_head(&mut head, sub.version, &sub.id, Some(&n.to_string()));
-            head.freeze()
+            sub.outbox.push_message(&head.freeze(), tail);
         }
         // No ack, or 1.0/1.1 clients, which acknowledge by `message-id` (in the shared tail).
-        _ => sub.head.clone(),
-    };
-    Outbound::Message { head, tail }
+        _ => sub.outbox.push_message(&sub.head, tail),
+    }
 }
 
 /// A fan-out's subscriber snapshot and, per subscriber, the ack number registered for it
@@ -181,21 +180,17 @@ impl<'a> Encodings<'a> {
         }
     }
 
-    fn tail(&mut self, version: Version) -> Tail {
-        let slot = &mut self.tails[version as usize];
-        if let Some(t) = slot {
-            return t.clone();
-        }
-        let headers = self
-            .headers
-            .get_or_insert_with(|| self.message.shared_headers());
-        let tail = Tail::new(
-            MessageTemplate::new(headers, &self.message.body, version)
-                .tail()
-                .clone(),
-        );
-        *slot = Some(tail.clone());
-        tail
+    fn tail(&mut self, version: Version) -> &Tail {
+        let headers = &mut self.headers;
+        let message = self.message;
+        self.tails[version as usize].get_or_insert_with(|| {
+            let headers = headers.get_or_insert_with(|| message.shared_headers());
+            Tail::new(
+                MessageTemplate::new(headers, &message.body, version)
+                    .tail()
+                    .clone(),
+            )
+        })
     }
 }
 
@@ -277,8 +272,7 @@ impl State {
             AckMode::Auto => None,
             _ => self.register_unacked(sub, &message, Some(queue)),
         };
-        let tail = Encodings::new(&message).tail(sub.version);
-        sub.outbox.push(message_item(sub, ack, tail));
+        push_message(sub, ack, Encodings::new(&message).tail(sub.version));
         self.queue_deliveries += 1;
     }
 
@@ -377,8 +371,7 @@ pub(crate) fn push_fanout(
             continue;
         }
         let ack = acks.get(i).copied().flatten();
-        let tail = encodings.tail(sub.version);
-        sub.outbox.push(message_item(sub, ack, tail));
+        push_message(sub, ack, encodings.tail(sub.version));
         if sub.outbox.is_congested() {
             congested.push(sub.outbox.clone());
         }
