@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use stompbox_broker::{CloseStatus, Outbound, Outbox, Transport};
+use stompbox_broker::{CloseStatus, Outbox, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::AppState;
 use crate::endpoint::{Endpoint, Kind};
-use crate::outbox::ConnOutbox;
+use crate::outbox::{ConnOutbox, Encoding};
 use crate::pump::{self, now};
 
 /// Largest batch copied into one write.
@@ -77,37 +77,21 @@ async fn run(
         let paused = !congested.is_empty();
         tokio::select! {
             biased;
-            mut items = poll_fn(|cx| outbox.poll_take(cx)) => {
-                let mut close = None;
-                while !items.is_empty() && close.is_none() {
-                    let mut counted = 0;
-                    while let Some(item) = items.pop_front() {
-                        counted += item.wire_len();
-                        match item {
-                            Outbound::Close(status) => { close = Some(status); break; }
-                            Outbound::Message { head, tail } => {
-                                out.extend_from_slice(&head);
-                                out.extend_from_slice(&tail);
-                            }
-                            Outbound::Frame(bytes) => out.extend_from_slice(&bytes),
-                            Outbound::HeartBeat => out.extend_from_slice(b"\n"),
-                        }
-                        if out.len() >= MAX_BATCH_BYTES {
-                            break;
-                        }
-                    }
+            mut batch = poll_fn(|cx| outbox.poll_take(cx)) => {
+                while !batch.items.is_empty() {
+                    batch.encode(&mut out, Encoding::Stomp, MAX_BATCH_BYTES);
                     if writer.write_all(&out).await.is_err() {
                         return CloseStatus::abnormal();
                     }
-                    outbox.written(counted);
                     out.clear();
-                    if out.capacity() > MAX_BATCH_BYTES {
-                        out = BytesMut::new();
-                    }
                     session.handle_sent(now());
                 }
-                if let Some(status) = close {
-                    return status;
+                if out.capacity() > MAX_BATCH_BYTES {
+                    out = BytesMut::new();
+                }
+                outbox.written(batch.counted);
+                if let Some(status) = batch.close {
+                    return *status;
                 }
             }
             () = drained(&mut congested), if paused => {

@@ -10,7 +10,6 @@
 //! written. The close handshake, once per connection, runs in a boxed future of its own.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use stompbox_broker::{CloseStatus, ClosedBy, Outbound, Outbox};
+use stompbox_broker::{CloseStatus, ClosedBy, Outbox};
 use stompbox_closecode::codes;
 use stompbox_sockjs as sockjs;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -27,18 +26,23 @@ use tokio::time::Sleep;
 use super::parse::{Event, Flow, Receiver};
 use super::write;
 use crate::endpoint::Endpoint;
-use crate::outbox::ConnOutbox;
+use crate::outbox::{Batch, ConnOutbox, Encoding};
 use crate::pump::now;
-use crate::ws::{Framing, to_text};
+use crate::ws::Framing;
 
 /// How long a server-initiated close may take: sending our Close and receiving the peer's.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A written batch's queue goes back to the outbox for the next batch, and `out` keeps its
+/// capacity (a busy connection allocates neither, nor frees across threads); both are released
+/// after this long without a batch (an idle connection keeps neither).
+const SPARE_TTL: Duration = Duration::from_secs(1);
+
+/// Bytes encoded per write.
+const WRITE_CHUNK: usize = 64 * 1024;
+
 /// Bytes read per syscall, into the thread's scratch buffer.
 const READ_CHUNK: usize = 64 * 1024;
-
-/// A batch is written once it holds this many bytes.
-const WRITE_CHUNK: usize = 64 * 1024;
 
 thread_local! {
     /// Where every connection on this thread reads into: data is handled before the next read.
@@ -64,16 +68,18 @@ pub(crate) struct Conn<Io> {
     endpoint: Box<dyn Endpoint>,
     framing: Framing,
     last_write: Instant,
-    /// Bytes being written: a batch, pongs, SockJS frames. Empty, without capacity, when idle.
+    /// The batch taken from the outbox, while its items are encoded and written a chunk at a
+    /// time.
+    batch: Option<Box<Batch>>,
+    /// Bytes being written: a chunk of the batch, pongs, SockJS frames. Its capacity is kept
+    /// while busy, released with the spare queue.
     out: BytesMut,
-    /// Outbox bytes (as the outbox counts them) in `out`, credited once `out` is written.
-    out_counted: usize,
     /// Whether `out` carries session traffic (not only pongs): its write counts as "sent".
     out_is_traffic: bool,
-    /// Items taken from the outbox, beyond what fitted in `out`.
-    items: VecDeque<Outbound>,
     /// A close the endpoint queued: done once what was queued before it is written.
     closing: Option<Box<CloseStatus>>,
+    /// When to release the buffers kept for the next batch, if any are.
+    spare_until: Option<Instant>,
     /// Back-pressure: outboxes to wait for before reading again (empty when not paused).
     congested: Vec<Arc<dyn Outbox>>,
 }
@@ -93,11 +99,11 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
             endpoint,
             framing,
             last_write: now(),
+            batch: None,
             out: BytesMut::new(),
-            out_counted: 0,
             out_is_traffic: false,
-            items: VecDeque::new(),
             closing: None,
+            spare_until: None,
             congested: Vec::new(),
         }
     }
@@ -149,31 +155,29 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
         armed: &mut Option<Instant>,
     ) -> Poll<End> {
         loop {
-            if !self.out.is_empty() {
-                match Pin::new(&mut self.io).poll_write(cx, &self.out) {
-                    Poll::Ready(Ok(n)) if n > 0 => {
-                        self.out.advance(n);
-                        if self.out.is_empty() {
-                            self.written();
-                        }
+            if self.out.is_empty() {
+                let encoding = self.encoding();
+                if let Some(batch) = self.batch.as_deref_mut() {
+                    if batch.items.is_empty() {
+                        self.finish_batch();
+                    } else {
+                        batch.encode(&mut self.out, encoding, WRITE_CHUNK);
+                        self.out_is_traffic = true;
                         continue;
                     }
-                    Poll::Ready(_) => return Poll::Ready(End::Drop(CloseStatus::abnormal())),
-                    Poll::Pending => {}
                 }
-            } else {
                 if let Some(status) = self.closing.take() {
                     return Poll::Ready(End::Close(*status));
                 }
-                if self.items.is_empty() {
-                    if let Poll::Ready(items) = self.outbox.poll_take(cx) {
-                        self.items = items;
-                    }
-                }
-                if !self.items.is_empty() {
-                    self.put_batch();
+                if let Poll::Ready(batch) = self.outbox.poll_take(cx) {
+                    self.batch = Some(Box::new(batch));
                     continue;
                 }
+            }
+            match self.poll_write_some(cx) {
+                Poll::Ready(Ok(true)) => continue,
+                Poll::Ready(Err(_)) => return Poll::Ready(End::Drop(CloseStatus::abnormal())),
+                Poll::Ready(Ok(false)) | Poll::Pending => {}
             }
             if self.congested.is_empty() {
                 if let Poll::Ready(end) = self.poll_input(cx) {
@@ -210,65 +214,48 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
         }
     }
 
-    /// `out` was written completely.
-    fn written(&mut self) {
-        // No capacity kept: an idle connection holds no write buffer.
-        self.out = BytesMut::new();
-        self.last_write = now();
-        self.outbox.written(std::mem::take(&mut self.out_counted));
-        if std::mem::take(&mut self.out_is_traffic) {
-            self.endpoint.handle_sent(self.last_write);
+    /// Writes some of `out`; `Ok(false)` when it is empty.
+    fn poll_write_some(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
+        if self.out.is_empty() {
+            return Poll::Ready(Ok(false));
+        }
+        let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out))?;
+        if n == 0 {
+            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+        }
+        self.out.advance(n);
+        if self.out.is_empty() {
+            self.out.clear();
+            self.last_write = now();
+            if std::mem::take(&mut self.out_is_traffic) {
+                self.endpoint.handle_sent(self.last_write);
+            }
+        }
+        Poll::Ready(Ok(true))
+    }
+
+    fn encoding(&self) -> Encoding {
+        match self.framing {
+            Framing::Raw => Encoding::WebSocket,
+            Framing::SockJs { .. } => Encoding::SockJs,
         }
     }
 
-    /// Moves taken items into `out`, up to one write's worth. A close stops the batch: items
-    /// after it are dropped (the session is closing).
-    fn put_batch(&mut self) {
-        let mut texts: Vec<String> = Vec::new();
-        let mut text_len = 0;
-        while let Some(item) = self.items.pop_front() {
-            self.out_counted += item.wire_len();
-            self.out_is_traffic = true;
-            match (item, self.framing) {
-                (Outbound::Close(status), _) => {
-                    self.closing = Some(Box::new(status));
-                    self.items = VecDeque::new();
-                    break;
-                }
-                (item, Framing::Raw) => {
-                    if self.out.is_empty() {
-                        // One allocation per batch: this item and what follows, up to a chunk.
-                        let mut want = write::framed_len(&item);
-                        for next in &self.items {
-                            if want >= WRITE_CHUNK {
-                                break;
-                            }
-                            want += write::framed_len(next);
-                        }
-                        self.out.reserve(want);
-                    }
-                    write::put_item(&mut self.out, &item);
-                    if self.out.len() >= WRITE_CHUNK {
-                        break;
-                    }
-                }
-                (item, Framing::SockJs { .. }) => {
-                    let text = to_text(&item);
-                    text_len += text.len();
-                    texts.push(text);
-                    if text_len >= WRITE_CHUNK {
-                        break;
-                    }
-                }
-            }
-        }
-        if !texts.is_empty() {
-            write::put_text(&mut self.out, &sockjs::message_frame(&texts));
-        }
-        if self.items.is_empty() {
-            // Released now rather than kept by an idle connection.
-            self.items = VecDeque::new();
-        }
+    /// The batch was written: credit the outbox, note a close, keep the queue for reuse.
+    fn finish_batch(&mut self) {
+        let Some(batch) = self.batch.take() else {
+            return;
+        };
+        let Batch {
+            items,
+            close,
+            counted,
+            ..
+        } = *batch;
+        self.outbox.written(counted);
+        self.closing = close;
+        self.outbox.recycle(items);
+        self.spare_until = Some(self.last_write + SPARE_TTL);
     }
 
     /// When the SockJS `h` is due: after `heartbeat` of silence, unless STOMP heart-beats do the
@@ -283,15 +270,26 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        match (self.endpoint.poll_timeout(), self.sockjs_heartbeat_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.endpoint.poll_timeout(),
+            self.sockjs_heartbeat_due(),
+            self.spare_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Queues the heartbeats that are due and lets the endpoint act on its deadlines.
     fn handle_timer(&mut self) {
         let now = now();
+        if self.spare_until.is_some_and(|t| now >= t) {
+            self.spare_until = None;
+            self.outbox.release_spare();
+            if self.out.is_empty() {
+                self.out = BytesMut::new();
+            }
+        }
         if self.sockjs_heartbeat_due().is_some_and(|h| now >= h) {
             write::put_text(&mut self.out, sockjs::HEARTBEAT);
             // Server traffic all the same (idle-time analytics).

@@ -10,4 +10,4 @@
 pub(crate) mod conn;
 pub(crate) mod handshake;
 mod parse;
-mod write;
+pub(crate) mod write;

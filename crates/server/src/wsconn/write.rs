@@ -1,9 +1,8 @@
-//! RFC 6455 §5.2 frames from the server (unmasked), written straight into one batch buffer: the
-//! WebSocket header, then the item's bytes — a MESSAGE's shared tail is copied once, into the
-//! batch, with no intermediate buffer per delivery. Pure functions over `BytesMut`.
+//! RFC 6455 §5.2 frames from the server (unmasked), written straight into the buffer they are
+//! sent from (the connection's outbox encodes each item this way as it is queued). Pure
+//! functions over `BytesMut`.
 
 use bytes::{BufMut, BytesMut};
-use stompbox_broker::Outbound;
 
 /// §5.2 opcodes the server sends.
 pub(crate) const TEXT: u8 = 0x1;
@@ -24,41 +23,6 @@ pub(crate) fn put_header(buf: &mut BytesMut, opcode: u8, len: usize) {
             buf.put_u8(127);
             buf.put_u64(len as u64);
         }
-    }
-}
-
-/// Bytes `put_item` adds for `item` (header included).
-pub(crate) fn framed_len(item: &Outbound) -> usize {
-    let len = item.wire_len();
-    len + match len {
-        0..=125 => 2,
-        126..=0xFFFF => 4,
-        _ => 10,
-    }
-}
-
-/// Appends `item` as one WebSocket message: text when it is UTF-8 (what browsers' STOMP
-/// clients expect), binary otherwise. A Close writes nothing (see [`put_close`]).
-pub(crate) fn put_item(buf: &mut BytesMut, item: &Outbound) {
-    match item {
-        Outbound::Frame(bytes) => {
-            let opcode = if std::str::from_utf8(bytes).is_ok() {
-                TEXT
-            } else {
-                BINARY
-            };
-            put_header(buf, opcode, bytes.len());
-            buf.put_slice(bytes);
-        }
-        Outbound::Message { head, tail } => {
-            // The head is UTF-8 by construction; the tail knows.
-            let opcode = if tail.is_utf8() { TEXT } else { BINARY };
-            put_header(buf, opcode, head.len() + tail.len());
-            buf.put_slice(head);
-            buf.put_slice(tail);
-        }
-        Outbound::HeartBeat => buf.put_slice(&[0x80 | TEXT, 1, b'\n']),
-        Outbound::Close(_) => {}
     }
 }
 
@@ -93,8 +57,6 @@ mod tests {
 
     use std::io::Cursor;
 
-    use bytes::Bytes;
-    use stompbox_broker::Tail;
     use tungstenite::protocol::frame::FrameHeader;
     use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
@@ -112,42 +74,30 @@ mod tests {
     #[test]
     fn headers_at_the_length_boundaries_parse_back() {
         for len in [0usize, 125, 126, 65535, 65536, 70000] {
-            let item = Outbound::Frame(Bytes::from(vec![b'a'; len]));
             let mut buf = BytesMut::new();
-            put_item(&mut buf, &item);
-            assert_eq!(buf.len(), framed_len(&item), "length {len}");
+            put_header(&mut buf, BINARY, len);
+            buf.put_bytes(b'a', len);
             let (header, payload) = parse(&buf);
             assert!(header.is_final && header.mask.is_none());
-            assert_eq!(header.opcode, OpCode::Data(Data::Text));
-            assert_eq!(payload.len(), len);
+            assert_eq!(header.opcode, OpCode::Data(Data::Binary));
+            assert_eq!(payload.len(), len, "length {len}");
         }
     }
 
     #[test]
-    fn a_message_is_head_then_tail_and_binary_when_the_tail_is_not_utf8() {
-        let item = Outbound::Message {
-            head: Bytes::from_static(b"MESSAGE\nsubscription:1\n"),
-            tail: Tail::new(Bytes::from_static(b"\nhi\0")),
-        };
+    fn text_close_and_pong() {
         let mut buf = BytesMut::new();
-        put_item(&mut buf, &item);
-        let (header, payload) = parse(&buf);
-        assert_eq!(header.opcode, OpCode::Data(Data::Text));
-        assert_eq!(payload, b"MESSAGE\nsubscription:1\n\nhi\0");
-        let binary = Outbound::Message {
-            head: Bytes::from_static(b"MESSAGE\n"),
-            tail: Tail::new(Bytes::from_static(b"\n\xff\0")),
-        };
-        let mut buf = BytesMut::new();
-        put_item(&mut buf, &binary);
-        assert_eq!(parse(&buf).0.opcode, OpCode::Data(Data::Binary));
-    }
-
-    #[test]
-    fn heart_beat_close_and_pong() {
-        let mut buf = BytesMut::new();
-        put_item(&mut buf, &Outbound::HeartBeat);
-        assert_eq!(parse(&buf).1, b"\n");
+        put_text(&mut buf, "\n");
+        assert_eq!(
+            parse(&buf),
+            (
+                FrameHeader {
+                    opcode: OpCode::Data(Data::Text),
+                    ..FrameHeader::default()
+                },
+                b"\n".to_vec()
+            )
+        );
         let mut buf = BytesMut::new();
         put_close(&mut buf, Some((4408, "late")));
         let (header, payload) = parse(&buf);
