@@ -109,8 +109,8 @@ pub struct LoadArgs {
     pub warmup: Duration,
     /// Unthrottled only: publishers pause while the deliveries in flight (published, not yet
     /// received) exceed this much time at the measured delivery rate, so the server stays
-    /// saturated without seconds of backlog piling up in socket buffers; 0 = no bound (TCP
-    /// back-pressure only).
+    /// saturated without seconds of backlog piling up in socket buffers (but never fewer than
+    /// 1 000 000 deliveries or 4 messages in flight); 0 = no bound (TCP back-pressure only).
     #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
     pub backlog: Duration,
     /// Topic destination; topic i is `{destination}.{i}` when --topics > 1.

@@ -26,6 +26,9 @@ use crate::report::{FanoutReport, GeneratorInfo, Latency, ServerFigures};
 use crate::stomp::{SendTemplate, TS_LEN};
 use crate::{UsageError, hist};
 
+/// The fewest deliveries an unthrottled run keeps in flight (see `--backlog`).
+const MIN_IN_FLIGHT: u64 = 1_000_000;
+
 /// How long deliveries may trickle in after publishing stops.
 const DRAIN_MAX: Duration = Duration::from_secs(60);
 /// The drain ends early after this long without a new delivery.
@@ -138,10 +141,12 @@ pub(crate) async fn run(
     .await?;
     let rate = load.rate as f64 / load.publishers as f64;
     // Unthrottled: at most `--backlog` worth of deliveries outstanding, counted in messages;
-    // the cap starts at 10 000 deliveries and follows the measured delivery rate.
+    // the cap follows the measured delivery rate but never drops below MIN_IN_FLIGHT
+    // deliveries (and 4 messages): with a cap of one message the publisher would wait for a
+    // progress report after every message and measure the generator's round trip, not the server.
     let (received_tx, received) = watch::channel(0u64);
     let per_message = (subscribers / topics.len() as u64).max(1);
-    let min_cap = (10_000 / per_message).max(1);
+    let min_cap = (MIN_IN_FLIGHT / per_message).max(4);
     let gate = (load.rate == 0 && !load.backlog.is_zero()).then(|| Gate {
         published: Arc::new(AtomicU64::new(0)),
         received,
