@@ -47,6 +47,9 @@ const READ_CHUNK: usize = 64 * 1024;
 thread_local! {
     /// Where every connection on this thread reads into: data is handled before the next read.
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+    /// Where every connection on this thread encodes a chunk to write: only what the socket
+    /// does not take at once is copied to the connection's own buffer.
+    static ENCODED: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
 /// How a connection ends.
@@ -161,9 +164,10 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
                     if batch.items.is_empty() {
                         self.finish_batch();
                     } else {
-                        batch.encode(&mut self.out, encoding, WRITE_CHUNK);
-                        self.out_is_traffic = true;
-                        continue;
+                        match self.write_encoded(cx, encoding) {
+                            Ok(()) => continue,
+                            Err(_) => return Poll::Ready(End::Drop(CloseStatus::abnormal())),
+                        }
                     }
                 }
                 if let Some(status) = self.closing.take() {
@@ -212,6 +216,40 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
             }
             return Poll::Pending;
         }
+    }
+
+    /// Encodes the next chunk of the batch and writes it; what the socket does not take is
+    /// kept in `out` (so a connection whose peer keeps up holds no write buffer at all).
+    fn write_encoded(&mut self, cx: &mut Context<'_>, encoding: Encoding) -> std::io::Result<()> {
+        let Conn { io, batch, out, .. } = self;
+        let Some(batch) = batch.as_deref_mut() else {
+            return Ok(());
+        };
+        let all_written = ENCODED.with_borrow_mut(|buf| {
+            buf.clear();
+            batch.encode(buf, encoding, WRITE_CHUNK);
+            if buf.is_empty() {
+                return Ok(false);
+            }
+            let n = match Pin::new(io).poll_write(cx, buf) {
+                Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => 0,
+            };
+            out.extend_from_slice(&buf[n..]);
+            if buf.capacity() > 4 * WRITE_CHUNK {
+                *buf = BytesMut::new();
+            }
+            Ok(n > 0 && out.is_empty())
+        })?;
+        if all_written {
+            self.last_write = now();
+            self.endpoint.handle_sent(self.last_write);
+        } else if !self.out.is_empty() {
+            self.out_is_traffic = true;
+        }
+        Ok(())
     }
 
     /// Writes some of `out`; `Ok(false)` when it is empty.
