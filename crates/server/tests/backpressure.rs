@@ -108,3 +108,23 @@ async fn a_tcp_publisher_is_paused_too() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn what_a_paused_publisher_sent_before_its_close_frame_is_still_delivered() {
+    let server = small_outboxes().await;
+    let mut subscriber = idle_subscriber(&server).await;
+    let (mut publisher, _) = Client::connect(&server, "fast").await;
+    let publishing = tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            publisher.send_frame(&send("/topic/bp", &body(i))).await;
+        }
+        // Close right behind the last SEND, without waiting for anything.
+        publisher.ws.close(None).await.unwrap();
+    });
+    until_paused(&server).await;
+    read_all(&mut subscriber).await;
+    tokio::time::timeout(WAIT, publishing)
+        .await
+        .unwrap()
+        .unwrap();
+}

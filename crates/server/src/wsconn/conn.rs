@@ -85,6 +85,8 @@ pub(crate) struct Conn<Io> {
     spare_until: Option<Instant>,
     /// Back-pressure: outboxes to wait for before reading again (empty when not paused).
     congested: Vec<Arc<dyn Outbox>>,
+    /// The peer closed while input was paused: the end, once the buffered input is handled.
+    deferred: Option<Box<End>>,
 }
 
 impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
@@ -108,6 +110,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
             closing: None,
             spare_until: None,
             congested: Vec::new(),
+            deferred: None,
         }
     }
 
@@ -125,7 +128,13 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
         }
         let ended = match early.is_empty() {
             true => None,
-            false => self.handle_input(&mut early, now()).map(Box::new),
+            false => match self.handle_input(&mut early, now()) {
+                Some(end @ End::PeerClosed(..)) if !self.congested.is_empty() => {
+                    self.deferred = Some(Box::new(end));
+                    None
+                }
+                end => end.map(Box::new),
+            },
         };
         drop(early);
         async move {
@@ -184,11 +193,20 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
                 Poll::Ready(Ok(false)) | Poll::Pending => {}
             }
             if self.congested.is_empty() {
+                if let Some(end) = self.deferred.take() {
+                    return Poll::Ready(*end);
+                }
                 if let Poll::Ready(end) = self.poll_input(cx) {
                     match end {
+                        // What the peer sent before its Close is handled first, however long
+                        // the back-pressure pause that holds it lasts.
+                        Some(end @ End::PeerClosed(..)) if !self.congested.is_empty() => {
+                            self.deferred = Some(Box::new(end));
+                        }
                         Some(end) => return Poll::Ready(end),
-                        None => continue,
+                        None => {}
                     }
+                    continue;
                 }
             } else {
                 while let Some(outbox) = self.congested.last() {
@@ -394,9 +412,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
         if let Err(error) = fed {
             return Some(End::Close(error.status()));
         }
-        if end.is_none() {
-            self.congested.extend(self.endpoint.take_backpressure());
-        }
+        self.congested.extend(self.endpoint.take_backpressure());
         end
     }
 
