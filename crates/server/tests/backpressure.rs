@@ -3,6 +3,10 @@
 //! every message arrives, in order.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/sockjs.rs"]
+mod sockjs;
 mod support;
 
 use std::time::Duration;
@@ -120,6 +124,30 @@ async fn what_a_paused_publisher_sent_before_its_close_frame_is_still_delivered(
         }
         // Close right behind the last SEND, without waiting for anything.
         publisher.ws.close(None).await.unwrap();
+    });
+    until_paused(&server).await;
+    read_all(&mut subscriber).await;
+    tokio::time::timeout(WAIT, publishing)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_sockjs_xhr_publisher_is_answered_only_once_the_subscribers_drained() {
+    let server = small_outboxes().await;
+    let mut subscriber = idle_subscriber(&server).await;
+    let id = sockjs::sid();
+    sockjs::xhr_connect(server.addr, &id).await;
+    let addr = server.addr;
+    let publishing = tokio::spawn(async move {
+        let frames: Vec<String> = (0..MESSAGES)
+            .map(|i| format!("SEND\ndestination:/topic/bp\n\n{}\0", body(i)))
+            .collect();
+        for chunk in frames.chunks(50) {
+            let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            sockjs::xhr_send(addr, &id, &chunk).await;
+        }
     });
     until_paused(&server).await;
     read_all(&mut subscriber).await;

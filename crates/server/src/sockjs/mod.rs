@@ -467,7 +467,14 @@ async fn sending(
         Ok(m) => m,
         Err(e) => return error_500(e.body()),
     };
-    registry.send(&s, &messages);
+    let mut congested = registry.send(&s, &messages);
+    while !congested.is_empty() {
+        // Back-pressure: the answer (and so sockjs-client's next send) waits for the drain.
+        for outbox in &congested {
+            std::future::poll_fn(|cx| outbox.poll_drained(cx)).await;
+        }
+        congested = registry.resume(&s);
+    }
     match transport {
         Transport::JsonpSend => (
             [(header::CONTENT_TYPE, sockjs::CONTENT_TYPE_PLAIN)],

@@ -118,6 +118,9 @@ pub(crate) struct Registry {
     timers: mpsc::UnboundedSender<(Arc<str>, Instant)>,
 }
 
+/// Outboxes a session's input left above their high-water marks.
+pub(crate) type Congested = Vec<Arc<dyn Outbox>>;
+
 /// What a receiving request got when it asked for a session.
 pub(crate) enum Attached {
     /// Receive on this session.
@@ -215,18 +218,36 @@ impl Registry {
         self.reschedule(session);
     }
 
-    /// Delivers `xhr_send`/`jsonp_send` messages to the STOMP session.
-    pub(crate) fn send(&self, session: &Arc<SockSession>, messages: &[String]) {
+    /// Delivers `xhr_send`/`jsonp_send` messages to the STOMP session. Returns the outboxes
+    /// they left congested: the caller waits until they have drained, then calls
+    /// [`Registry::resume`] (the send request is answered only then — back-pressure).
+    pub(crate) fn send(&self, session: &Arc<SockSession>, messages: &[String]) -> Congested {
         let now = now();
-        {
+        let congested = {
             let mut inner = session.inner.lock();
             inner.endpoint.handle_activity(now);
             for m in messages {
                 inner.endpoint.handle_data(m.as_bytes(), now);
             }
             session.drain(&mut inner, now);
-        }
+            inner.endpoint.take_backpressure()
+        };
         self.reschedule(session);
+        congested
+    }
+
+    /// The outboxes [`Registry::send`] returned have drained: the session goes on with the
+    /// input it buffered meanwhile (which may congest outboxes again).
+    pub(crate) fn resume(&self, session: &Arc<SockSession>) -> Congested {
+        let now = now();
+        let congested = {
+            let mut inner = session.inner.lock();
+            inner.endpoint.resume(now);
+            session.drain(&mut inner, now);
+            inner.endpoint.take_backpressure()
+        };
+        self.reschedule(session);
+        congested
     }
 
     /// Tells the timer task this session's next deadline, if it moved.
