@@ -6,8 +6,9 @@
 //! Memory is the point. The connection is one hand-written poll loop ([`Conn::poll_pump`])
 //! rather than nested futures, so the task holds little more than [`Conn`] and one timer entry
 //! (tokio's, inline, in the runtime's shared wheel). Reads go to a per-thread scratch buffer and
-//! only an incomplete frame is kept; the write buffer exists only while a batch is being
-//! written. The close handshake, once per connection, runs in a boxed future of its own.
+//! only an incomplete frame is kept; writes are encoded into a per-thread buffer and only what
+//! the socket does not take is kept. The close handshake, once per connection, runs in a boxed
+//! future of its own (`end.rs`).
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -20,18 +21,16 @@ use bytes::{Buf, BytesMut};
 use stompbox_broker::{CloseStatus, ClosedBy, Outbox};
 use stompbox_closecode::codes;
 use stompbox_sockjs as sockjs;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+use super::end::End;
 use super::parse::{Event, Flow, Receiver};
 use super::write;
 use crate::endpoint::Endpoint;
 use crate::outbox::{Batch, ConnOutbox, Encoding};
 use crate::pump::now;
 use crate::ws::Framing;
-
-/// How long a server-initiated close may take: sending our Close and receiving the peer's.
-const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A written batch's queue goes back to the outbox for the next batch, and `out` keeps its
 /// capacity (a busy connection allocates neither, nor frees across threads); both are released
@@ -46,37 +45,26 @@ const READ_CHUNK: usize = 64 * 1024;
 
 thread_local! {
     /// Where every connection on this thread reads into: data is handled before the next read.
-    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+    pub(super) static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
     /// Where every connection on this thread encodes a chunk to write: only what the socket
     /// does not take at once is copied to the connection's own buffer.
     static ENCODED: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
-/// How a connection ends.
-#[derive(Debug)]
-enum End {
-    /// The peer sent Close: answer with the same code and reason, then stop.
-    PeerClosed(CloseStatus, Option<(u16, String)>),
-    /// We fail or close the connection: send Close, wait (bounded) for the reply.
-    Close(CloseStatus),
-    /// Stop at once without a Close frame (the peer vanished, or SockJS broken JSON).
-    Drop(CloseStatus),
-}
-
 /// One connection: the socket, the receive and send state, and the endpoint behind it.
 pub(crate) struct Conn<Io> {
-    io: Io,
-    receiver: Receiver,
+    pub(super) io: Io,
+    pub(super) receiver: Receiver,
     outbox: Arc<ConnOutbox>,
     endpoint: Box<dyn Endpoint>,
-    framing: Framing,
+    pub(super) framing: Framing,
     last_write: Instant,
     /// The batch taken from the outbox, while its items are encoded and written a chunk at a
     /// time.
     batch: Option<Box<Batch>>,
     /// Bytes being written: a chunk of the batch, pongs, SockJS frames. Its capacity is kept
     /// while busy, released with the spare queue.
-    out: BytesMut,
+    pub(super) out: BytesMut,
     /// Whether `out` carries session traffic (not only pongs): its write counts as "sent".
     out_is_traffic: bool,
     /// A close the endpoint queued: done once what was queued before it is written.
@@ -415,72 +403,10 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
         self.congested.extend(self.endpoint.take_backpressure());
         end
     }
-
-    /// [`Conn::end`], boxed: it runs once per connection, so its state should not weigh on
-    /// every idle connection's task.
-    fn end_boxed(&mut self, end: End) -> Pin<Box<dyn Future<Output = CloseStatus> + Send + '_>> {
-        Box::pin(self.end(end))
-    }
-
-    /// Ends the connection as `end` says; returns the status the session closes with.
-    async fn end(&mut self, end: End) -> CloseStatus {
-        match end {
-            End::PeerClosed(status, reply) => {
-                // After the rest of any frame already started.
-                write::put_close(&mut self.out, reply.as_ref().map(|(c, r)| (*c, r.as_str())));
-                let out = std::mem::take(&mut self.out);
-                let _ =
-                    tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, self.io.write_all(&out)).await;
-                status
-            }
-            End::Close(status) => {
-                let _ =
-                    tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, self.close_handshake(&status))
-                        .await;
-                status
-            }
-            End::Drop(status) => status,
-        }
-    }
-
-    /// Sends our Close (after what is pending, and SockJS's `c[…]` frame) and waits for the
-    /// peer's, discarding anything else it sends meanwhile.
-    async fn close_handshake(&mut self, status: &CloseStatus) {
-        if let Framing::SockJs { .. } = self.framing {
-            let frame = sockjs::close_frame(status.code, status.wire_reason());
-            write::put_text(&mut self.out, &frame);
-        }
-        write::put_close(&mut self.out, Some((status.code, status.wire_reason())));
-        let out = std::mem::take(&mut self.out);
-        if self.io.write_all(&out).await.is_err() || self.io.flush().await.is_err() {
-            return;
-        }
-        drop(out);
-        let Conn { io, receiver, .. } = self;
-        poll_fn(|cx| {
-            SCRATCH.with_borrow_mut(|scratch| {
-                loop {
-                    let n = match ready!(poll_read_into(io, cx, scratch)) {
-                        Ok(n) if n > 0 => n,
-                        _ => return Poll::Ready(()),
-                    };
-                    let mut closed = false;
-                    let fed = receiver.feed(&mut scratch[..n], |event| {
-                        closed = matches!(event, Event::Close(_));
-                        if closed { Flow::Stop } else { Flow::Continue }
-                    });
-                    if closed || fed.is_err() {
-                        return Poll::Ready(());
-                    }
-                }
-            })
-        })
-        .await;
-    }
 }
 
 /// Reads once into `buf` (the thread's scratch buffer); 0 at end of stream.
-fn poll_read_into<Io: AsyncRead + Unpin>(
+pub(super) fn poll_read_into<Io: AsyncRead + Unpin>(
     io: &mut Io,
     cx: &mut Context<'_>,
     buf: &mut [u8],

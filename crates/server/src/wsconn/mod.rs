@@ -8,6 +8,7 @@
 //! idle connection holds the socket, the task and nothing else.
 
 pub(crate) mod conn;
+mod end;
 pub(crate) mod handshake;
 mod parse;
 pub(crate) mod write;
