@@ -35,8 +35,14 @@ async fn idle_subscriber(server: &TestServer) -> Client {
     s
 }
 
-/// Waits until the broker has paused a publisher at least once.
-async fn until_paused(server: &TestServer) {
+/// Runs `publish` against a subscriber that reads nothing until the broker has paused the
+/// publisher; then reads every message, checking their order, and returns what `publish` did.
+async fn delivered_in_order<T: Send + 'static>(
+    server: &TestServer,
+    subscriber: &mut Client,
+    publish: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let publishing = tokio::spawn(publish);
     tokio::time::timeout(WAIT, async {
         while server.broker.stats().backpressure_pauses == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -44,10 +50,6 @@ async fn until_paused(server: &TestServer) {
     })
     .await
     .expect("the publisher is paused");
-}
-
-/// Reads every message, checking order; then the publisher must be done.
-async fn read_all(subscriber: &mut Client) {
     for i in 0..MESSAGES {
         let m = subscriber.frame().await;
         assert_eq!(m.command, Command::Message);
@@ -57,6 +59,15 @@ async fn read_all(subscriber: &mut Client) {
             "message {i} in order"
         );
     }
+    tokio::time::timeout(WAIT, publishing)
+        .await
+        .expect("the publisher finishes")
+        .unwrap()
+}
+
+/// SEND frames with the messages' bodies, in order.
+fn sends() -> impl Iterator<Item = String> {
+    (0..MESSAGES).map(|i| format!("SEND\ndestination:/topic/bp\n\n{}\0", body(i)))
 }
 
 fn body(i: usize) -> String {
@@ -68,18 +79,13 @@ async fn a_subscriber_that_does_not_read_pauses_a_websocket_publisher_and_nothin
     let server = small_outboxes().await;
     let mut subscriber = idle_subscriber(&server).await;
     let (mut publisher, _) = Client::connect(&server, "fast").await;
-    let publishing = tokio::spawn(async move {
-        for i in 0..MESSAGES {
-            publisher.send_frame(&send("/topic/bp", &body(i))).await;
+    let mut publisher = delivered_in_order(&server, &mut subscriber, async move {
+        for frame in sends() {
+            publisher.send_text(&frame).await;
         }
         publisher
-    });
-    until_paused(&server).await;
-    read_all(&mut subscriber).await;
-    let mut publisher = tokio::time::timeout(WAIT, publishing)
-        .await
-        .unwrap()
-        .unwrap();
+    })
+    .await;
     publisher
         .send_frame(&send("/topic/other", "").with_header("receipt", "done"))
         .await;
@@ -94,23 +100,17 @@ async fn a_tcp_publisher_is_paused_too() {
     let mut publisher = tokio::net::TcpStream::connect(server.tcp_addr.unwrap())
         .await
         .unwrap();
-    let publishing = tokio::spawn(async move {
+    delivered_in_order(&server, &mut subscriber, async move {
         publisher
             .write_all(b"CONNECT\naccept-version:1.2\nhost:h\n\n\0")
             .await
             .unwrap();
-        for i in 0..MESSAGES {
-            let frame = format!("SEND\ndestination:/topic/bp\n\n{}\0", body(i));
+        for frame in sends() {
             publisher.write_all(frame.as_bytes()).await.unwrap();
         }
         publisher
-    });
-    until_paused(&server).await;
-    read_all(&mut subscriber).await;
-    tokio::time::timeout(WAIT, publishing)
-        .await
-        .unwrap()
-        .unwrap();
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -118,19 +118,14 @@ async fn what_a_paused_publisher_sent_before_its_close_frame_is_still_delivered(
     let server = small_outboxes().await;
     let mut subscriber = idle_subscriber(&server).await;
     let (mut publisher, _) = Client::connect(&server, "fast").await;
-    let publishing = tokio::spawn(async move {
-        for i in 0..MESSAGES {
-            publisher.send_frame(&send("/topic/bp", &body(i))).await;
+    delivered_in_order(&server, &mut subscriber, async move {
+        for frame in sends() {
+            publisher.send_text(&frame).await;
         }
         // Close right behind the last SEND, without waiting for anything.
         publisher.ws.close(None).await.unwrap();
-    });
-    until_paused(&server).await;
-    read_all(&mut subscriber).await;
-    tokio::time::timeout(WAIT, publishing)
-        .await
-        .unwrap()
-        .unwrap();
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -140,19 +135,12 @@ async fn a_sockjs_xhr_publisher_is_answered_only_once_the_subscribers_drained() 
     let id = sockjs::sid();
     sockjs::xhr_connect(server.addr, &id).await;
     let addr = server.addr;
-    let publishing = tokio::spawn(async move {
-        let frames: Vec<String> = (0..MESSAGES)
-            .map(|i| format!("SEND\ndestination:/topic/bp\n\n{}\0", body(i)))
-            .collect();
+    delivered_in_order(&server, &mut subscriber, async move {
+        let frames: Vec<String> = sends().collect();
         for chunk in frames.chunks(50) {
             let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
             sockjs::xhr_send(addr, &id, &chunk).await;
         }
-    });
-    until_paused(&server).await;
-    read_all(&mut subscriber).await;
-    tokio::time::timeout(WAIT, publishing)
-        .await
-        .unwrap()
-        .unwrap();
+    })
+    .await;
 }
