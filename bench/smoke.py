@@ -7,12 +7,12 @@ Usage: python3 bench/smoke.py [path/to/stompbox]
 """
 import json
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "peers"))
 
+from run import run_tool  # noqa: E402
 from servers import Stompbox  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
@@ -21,8 +21,10 @@ ROOT = os.path.dirname(HERE)
 def bench(binary, *args):
     argv = [binary, "bench", *args, "--json"]
     print("+", " ".join(argv), flush=True)
-    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120)
-    return json.loads(out.stdout)
+    report, error = run_tool(argv, 120)
+    if error:
+        raise SystemExit(f"bench smoke: {' '.join(argv[1:3])} failed: {error}")
+    return report
 
 
 def expect(cond, what, report):
