@@ -87,7 +87,7 @@ pub(crate) async fn run(
     let mut pool = Pool::start(generator.specs(load.subscribers, &topics), &generator.mode).await?;
     bar.stage("subscribing", subscribers);
     let first_error = pool
-        .wait_ready(subscribers, "set up their subscribers", |c| {
+        .wait_ready("set up their subscribers", |c| {
             let msg = format!("{} subscribed, {} failed", c.connected, c.failed);
             bar.update(c.connected, msg);
         })
@@ -134,7 +134,7 @@ pub(crate) async fn run(
     pool.send_all(&Command::Window { t0, t1 }).await?;
     pool.wait_each(
         "set the window",
-        start + Duration::from_secs(10),
+        Duration::from_secs(10),
         |e| matches!(e, Event::WindowSet).then_some(()),
         |_| {},
     )
@@ -265,6 +265,7 @@ pub(crate) async fn run(
         .map(|(a, b)| b - a);
     let mut notes: Vec<String> = procstat::limit_note(probe, subscribers + load.publishers as u64)
         .into_iter()
+        .chain(totals.retry_note())
         .collect();
     if totals.dropped > 0 {
         notes.push(format!(

@@ -39,7 +39,7 @@ pub(crate) async fn run(
     let mut pool = Pool::start(generator.specs(args.sessions, &[]), &generator.mode).await?;
     bar.stage("connecting", sessions);
     let first_error = pool
-        .wait_ready(sessions, "open their sessions", |c| {
+        .wait_ready("open their sessions", |c| {
             let msg = format!("{} open, {} failed", c.connected, c.failed);
             bar.update(c.connected, msg);
         })
@@ -81,6 +81,7 @@ pub(crate) async fn run(
     let connect_seconds = c.connect_last_ns.saturating_sub(c.connect_first_ns) as f64 / 1e9;
     let notes: Vec<String> = crate::procstat::limit_note(probe, sessions)
         .into_iter()
+        .chain(c.retry_note())
         .collect();
     let per_session = rss_before
         .zip(rss_connected)

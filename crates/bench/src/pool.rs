@@ -12,6 +12,11 @@ use tokio::time::Instant;
 
 use crate::proto::{Command, Counters, Event, WorkerReport, WorkerSpec};
 
+/// How long set-up may go without a single connection set up or failed before the run gives up
+/// (a connection's own set-up gives up after a minute, so this is always reached by progress
+/// or by failures while the workers are alive).
+const SETUP_STALL: Duration = Duration::from_secs(90);
+
 /// How the workers run.
 #[derive(Debug, Clone)]
 pub(crate) enum Mode {
@@ -144,22 +149,33 @@ impl Pool {
     }
 
     /// Waits until every worker has sent an event that `pick` accepts, calling `progress` with
-    /// the totals as they come. Gives up at `deadline`, naming `what`.
+    /// the totals as they come. Gives up when `stall` passes without an event that changes
+    /// the totals' `progressed` figure (or without any event at all), naming `what`.
     pub(crate) async fn wait_each<T>(
         &mut self,
         what: &str,
-        deadline: Instant,
+        stall: Duration,
         mut pick: impl FnMut(Event) -> Option<T>,
         mut progress: impl FnMut(&Counters),
     ) -> anyhow::Result<Vec<T>> {
         let mut got: Vec<Option<T>> = (0..self.len()).map(|_| None).collect();
+        let mut deadline = Instant::now() + stall;
+        let mut mark = progressed(&self.totals());
         while got.iter().any(Option::is_none) {
             let (i, event) = match tokio::time::timeout_at(deadline, self.next()).await {
                 Ok(next) => next?,
-                Err(_) => bail!("the workers did not {what} in time"),
+                Err(_) => bail!(
+                    "the workers did not {what} in time (no progress for {} s)",
+                    stall.as_secs()
+                ),
             };
             if let Event::Progress(_) = event {
                 progress(&self.totals());
+            }
+            let now = progressed(&self.totals());
+            if now != mark {
+                mark = now;
+                deadline = Instant::now() + stall;
             }
             if let Some(t) = pick(event) {
                 got[i] = Some(t);
@@ -168,31 +184,30 @@ impl Pool {
         Ok(got.into_iter().flatten().collect())
     }
 
-    /// Waits until every worker has set up its `count` connections (a minute plus 10 ms per
-    /// connection at most), calling `progress` with the totals; returns the first failure.
+    /// Waits until every worker has set up its connections, calling `progress` with the totals;
+    /// returns the first failure. A slow server is given all the time it needs as long as
+    /// connections keep being set up (or failing): the wait ends only after [`SETUP_STALL`]
+    /// without any.
     pub(crate) async fn wait_ready(
         &mut self,
-        count: u64,
         what: &str,
         progress: impl FnMut(&Counters),
     ) -> anyhow::Result<Option<String>> {
-        let deadline = Instant::now() + Duration::from_secs(60) + Duration::from_millis(count * 10);
         let pick = |e| match e {
             Event::Ready { first_error, .. } => Some(first_error),
             _ => None,
         };
-        let errors = self.wait_each(what, deadline, pick, progress).await?;
+        let errors = self.wait_each(what, SETUP_STALL, pick, progress).await?;
         Ok(errors.into_iter().flatten().next())
     }
 
     /// Asks every worker to close its connections and report; ends them.
     pub(crate) async fn finish(mut self) -> anyhow::Result<Vec<WorkerReport>> {
         self.send_all(&Command::Finish).await?;
-        let deadline = Instant::now() + Duration::from_secs(15);
         let reports = self
             .wait_each(
                 "report",
-                deadline,
+                Duration::from_secs(15),
                 |e| match e {
                     Event::Report(r) => Some(*r),
                     _ => None,
@@ -255,4 +270,9 @@ async fn read_lines(
         }
     };
     let _ = tx.send((i, Line::Gone(why)));
+}
+
+/// What changes while set-up goes on: connections set up or given up, and retries.
+fn progressed(c: &Counters) -> (u64, u64, u64) {
+    (c.connected, c.failed, c.retried)
 }

@@ -77,6 +77,10 @@ pub(crate) struct Counters {
     pub(crate) connected: u64,
     /// Connections that could not be set up.
     pub(crate) failed: u64,
+    /// Set-up attempts that failed and were tried again (each connection is tried up to 3
+    /// times before it counts as failed).
+    #[serde(default)]
+    pub(crate) retried: u64,
     /// Set-up connections that ended before the end of the run.
     pub(crate) dropped: u64,
     /// MESSAGE frames received.
@@ -110,10 +114,21 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Says how many set-up attempts had to be retried, if any.
+    pub(crate) fn retry_note(&self) -> Option<String> {
+        (self.retried > 0).then(|| {
+            format!(
+                "{} set-up attempts failed (refused, reset or timed out) and were retried; {} connections set up, {} gave up after 3 attempts",
+                self.retried, self.connected, self.failed
+            )
+        })
+    }
+
     /// Adds another worker's counters.
     pub(crate) fn add(&mut self, o: &Counters) {
         self.connected += o.connected;
         self.failed += o.failed;
+        self.retried += o.retried;
         self.dropped += o.dropped;
         self.messages += o.messages;
         self.received_in_window += o.received_in_window;

@@ -23,6 +23,10 @@ use crate::wsclient::{self, Fragments, Msg, WsError};
 
 /// How long one connection may take to be set up.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many times a connection's set-up is tried before it counts as failed.
+const SETUP_ATTEMPTS: u32 = 3;
+/// The pause before the n-th retry is n times this.
+const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// How long the close handshake at the end may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes read per `read` call into the shared scratch buffer.
@@ -82,9 +86,23 @@ pub(crate) async fn run(ctx: Rc<Ctx>, k: usize, stop: watch::Receiver<bool>) {
                 s.counters.connect_first_ns = crate::epoch_ns();
             }
         }
-        match tokio::time::timeout(SETUP_TIMEOUT, setup(&ctx, k)).await {
-            Ok(result) => result,
-            Err(_) => Err(format!("set-up took longer than {SETUP_TIMEOUT:?}")),
+        let mut attempt = 1;
+        loop {
+            let result = match tokio::time::timeout(SETUP_TIMEOUT, setup(&ctx, k)).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("set-up took longer than {SETUP_TIMEOUT:?}")),
+            };
+            match result {
+                Err(_) if attempt < SETUP_ATTEMPTS && !ctx.stopping.get() => {
+                    // A refused or reset connection in a connect storm (a full accept queue,
+                    // a source port still in TIME_WAIT) is what a real client retries too;
+                    // the retries are counted and reported.
+                    ctx.stats.borrow_mut().counters.retried += 1;
+                    tokio::time::sleep(RETRY_BACKOFF * attempt).await;
+                    attempt += 1;
+                }
+                result => break result,
+            }
         }
     };
     let conn = match setup {

@@ -166,6 +166,62 @@ async fn a_refused_connection_is_reported_not_hung_on() {
     assert!(e.to_string().contains("could not subscribe"), "{e:#}");
 }
 
+/// A front for `upstream` that closes its first `refuse` connections at once (as a server with
+/// a full accept queue does) and relays the rest. (The generator's first connection may be its
+/// `/metrics` probe rather than a subscriber.)
+async fn refusing_front(upstream: std::net::SocketAddr, refuse: usize) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut seen = 0;
+        while let Ok((mut client, _)) = listener.accept().await {
+            seen += 1;
+            if seen <= refuse {
+                drop(client);
+                continue;
+            }
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_set_ups_are_retried_and_reported() {
+    let (url, _stop) = server("0,0").await;
+    let upstream = url.trim_start_matches("ws://").trim_end_matches("/test-ws");
+    let front = refusing_front(upstream.parse().unwrap(), 2).await;
+    let url = format!("ws://{front}/test-ws");
+    let report = bench(&[
+        "fanout",
+        "--url",
+        &url,
+        "--subscribers",
+        "3",
+        "--workers",
+        "0",
+        "--rate",
+        "5",
+        "--warmup",
+        "0s",
+        "--duration",
+        "1s",
+    ])
+    .await;
+    let Report::Fanout(r) = report else {
+        panic!("not a fan-out report")
+    };
+    assert_eq!(r.lost, 0);
+    let note = r.generator.notes.join("; ");
+    assert!(
+        note.contains("set-up attempts failed") && note.contains("3 connections set up, 0 gave up"),
+        "{note}"
+    );
+}
+
 #[tokio::test]
 async fn the_metrics_endpoint_reports_process_memory_and_cpu() {
     let (url, _stop) = server("10000,10000").await;
