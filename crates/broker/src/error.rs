@@ -91,6 +91,16 @@ pub enum BrokerError {
     /// Too many subscriptions on one session.
     #[error("subscription limit reached: at most {0} subscriptions per session")]
     TooManySubscriptions(usize),
+    /// The authorizer refused a SUBSCRIBE or SEND.
+    #[error("{command} to `{destination}` refused by the ACL: {why}")]
+    AccessDenied {
+        /// `SUBSCRIBE` or `SEND`.
+        command: &'static str,
+        /// The destination (cut to 200 characters).
+        destination: String,
+        /// The authorizer's reason.
+        why: String,
+    },
 }
 
 impl BrokerError {
@@ -101,6 +111,7 @@ impl BrokerError {
             BrokerError::Decode(e) => e.close_code(),
             BrokerError::AuthFailed(_) => codes::POLICY_VIOLATION,
             BrokerError::TooManySubscriptions(_) => codes::POLICY_VIOLATION,
+            BrokerError::AccessDenied { .. } => codes::POLICY_VIOLATION,
             _ => codes::PROTOCOL_ERROR,
         }
     }

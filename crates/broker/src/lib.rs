@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod acl;
 mod analytics;
 mod app;
 mod auth;
@@ -29,9 +30,10 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 
+pub use acl::{AccessRequest, Acl, AclRule, Action, Authorizer, Pattern, Who};
 pub use analytics::{CloseAnalytics, DETECTION_THRESHOLD, IDLE_BUCKETS, IdleTimeoutFinding};
 pub use app::{AppHandler, AppReply, AppRequest, hello_handler};
-pub use auth::{AllowAll, Authenticator, ConnectRequest};
+pub use auth::{AllowAll, Authenticator, ConnectRequest, Principal};
 pub use config::BrokerConfig;
 pub use destination::{Destination, Use};
 pub use error::BrokerError;
@@ -57,6 +59,8 @@ struct Inner {
     listeners: RwLock<Vec<Listener>>,
     apps: RwLock<HashMap<String, Arc<dyn AppHandler>>>,
     authenticator: RwLock<Arc<dyn Authenticator>>,
+    /// `None`: everything is allowed.
+    authorizer: RwLock<Option<Arc<dyn Authorizer>>>,
     stats: stats::Counters,
     next_id: AtomicU64,
     id_seed: RandomState,
@@ -86,6 +90,7 @@ impl Broker {
                 listeners: RwLock::new(Vec::new()),
                 apps: RwLock::new(HashMap::new()),
                 authenticator: RwLock::new(Arc::new(AllowAll)),
+                authorizer: RwLock::new(None),
                 stats: stats::Counters::default(),
                 next_id: AtomicU64::new(1),
                 id_seed: RandomState::new(),
@@ -106,18 +111,22 @@ impl Broker {
         outbox: Arc<dyn Outbox>,
         now: Instant,
     ) -> Session {
+        let chosen_id = options.id.is_some();
+        let handshake_authorization = options.handshake_authorization;
         let id: Arc<str> = match options.id {
             Some(id) => Arc::from(id),
             None => Arc::from(self.new_session_id()),
         };
-        Session::new(
+        let mut session = Session::new(
             self.clone(),
             id,
             options.transport,
             options.remote,
             outbox,
             now,
-        )
+        );
+        session.set_opening(handshake_authorization, chosen_id);
+        session
     }
 
     /// Registers a handler for SENDs to `/app{path}` (e.g. `path = "/hello"`), replacing any
@@ -132,6 +141,12 @@ impl Broker {
     /// Replaces the authenticator.
     pub fn set_authenticator(&self, authenticator: impl Authenticator) {
         *self.inner.authenticator.write() = Arc::new(authenticator);
+    }
+
+    /// Installs an authorizer for SUBSCRIBE and SEND (none by default: everything is allowed).
+    /// Sessions connected before keep the one they connected with.
+    pub fn set_authorizer(&self, authorizer: impl Authorizer) {
+        *self.inner.authorizer.write() = Some(Arc::new(authorizer));
     }
 
     /// Adds a synchronous event listener (it must not block).

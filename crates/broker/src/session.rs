@@ -20,6 +20,7 @@ use bytes::BytesMut;
 use stompbox_closecode::codes;
 use stompbox_stomp::{Command, Decoder, Frame, HeartBeat, Item, Version, negotiate_version};
 
+use crate::acl::{Access, Action};
 use crate::error::clip;
 use crate::outbox::{Outbound, Outbox};
 use crate::router::{self, SessionEntry};
@@ -40,6 +41,9 @@ pub struct SessionOptions {
     pub transport: Transport,
     /// The peer's address.
     pub remote: Option<SocketAddr>,
+    /// The `Authorization` header of the HTTP request that opened the connection, if any: the
+    /// authenticator sees it at CONNECT ([`ConnectRequest::handshake_authorization`]).
+    pub handshake_authorization: Option<String>,
 }
 
 impl SessionOptions {
@@ -49,6 +53,7 @@ impl SessionOptions {
             id: None,
             transport,
             remote,
+            handshake_authorization: None,
         }
     }
 }
@@ -84,6 +89,12 @@ pub struct Session {
     congested: Vec<Arc<dyn Outbox>>,
     /// Input is buffered, not decoded, until [`Session::resume`].
     paused: bool,
+    /// Until CONNECT: the handshake's `Authorization` header.
+    handshake_authorization: Option<Box<str>>,
+    /// The session id was chosen by the client (SockJS).
+    chosen_id: bool,
+    /// After CONNECT, while an authorizer is installed: it and the user's roles.
+    access: Option<Box<Access>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -159,7 +170,16 @@ impl Session {
             transactions: HashMap::new(),
             congested: Vec::new(),
             paused: false,
+            handshake_authorization: None,
+            chosen_id: false,
+            access: None,
         }
+    }
+
+    /// Records what the transport told about the connection (see [`SessionOptions`]).
+    pub(crate) fn set_opening(&mut self, handshake_authorization: Option<String>, chosen_id: bool) {
+        self.handshake_authorization = handshake_authorization.map(String::into_boxed_str);
+        self.chosen_id = chosen_id;
     }
 
     /// The session id.
@@ -473,9 +493,17 @@ impl Session {
                 headers: &frame.headers,
                 transport: self.transport,
                 remote: self.remote,
+                handshake_authorization: self.handshake_authorization.as_deref(),
             })
             .map_err(BrokerError::AuthFailed)?;
-        self.user = user.map(Arc::from);
+        self.handshake_authorization = None;
+        let (user, roles) = match user {
+            Some(p) => (Some(Arc::from(p.name)), p.roles),
+            None => (None, Vec::new()),
+        };
+        self.user = user;
+        let authorizer = self.broker.inner.authorizer.read().clone();
+        self.access = authorizer.map(|a| Box::new(Access::new(a, roles)));
         let negotiated = config.heart_beat.negotiate(client_beat);
         self.send_interval = negotiated.send;
         self.receive_interval = negotiated.receive;
@@ -509,6 +537,14 @@ impl Session {
     /// The name that keys this session's user destinations: the user, else the session id.
     fn user_name(&self) -> &str {
         self.user.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Asks the authorizer, if one is installed, whether this session may do `action` there.
+    fn authorize(&self, action: Action, destination: &str) -> Result<(), BrokerError> {
+        match &self.access {
+            Some(access) => access.check(self.user.as_deref(), action, destination),
+            None => Ok(()),
+        }
     }
 }
 

@@ -599,6 +599,7 @@ fn a_transport_chosen_id_already_in_use_is_replaced_so_sessions_never_share_stat
                 id: Some(id.to_string()),
                 transport: Transport::SockJs,
                 remote: None,
+                handshake_authorization: None,
             },
             Arc::new(MemoryOutbox::new()),
             t0,

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use stompbox_stomp::{Frame, Header};
 
 use super::{Session, required};
+use crate::acl::Action;
 use crate::app::{AppAction, AppReply, AppRequest};
 use crate::error::clip;
 use crate::{BrokerError, Destination, Use};
@@ -27,7 +28,12 @@ impl Session {
     }
 
     pub(super) fn on_send(&mut self, frame: Frame) -> Result<(), BrokerError> {
-        required(&frame, "destination")?;
+        let destination = required(&frame, "destination")?;
+        if self.access.is_some() {
+            // Checked as it arrives, also inside a transaction; only well-formed names.
+            Destination::parse(destination, Use::Send)?;
+            self.authorize(Action::Send, destination)?;
+        }
         match self.buffer_in_transaction(frame)? {
             Some(frame) => self.send_now(frame),
             None => Ok(()),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use stompbox_stomp::{Command, Frame, Version};
 
 use super::{Session, required};
+use crate::acl::Action;
 use crate::error::clip;
 use crate::router::{self, AckMode, RouteKey, SubRecord, Subscriber};
 use crate::{BrokerError, Destination, EventKind, Use};
@@ -41,6 +42,7 @@ impl Session {
                 });
             }
         };
+        self.authorize(Action::Subscribe, destination)?;
         let id: Arc<str> = Arc::from(id);
         let max = self.broker.config().max_subscriptions;
         {
