@@ -235,11 +235,14 @@ impl Broker {
         congested: &mut Vec<Arc<dyn Outbox>>,
     ) -> Result<(), BrokerError> {
         let parsed = Destination::parse(destination, Use::Send)?;
-        let (key, delivered_as) = match parsed {
-            Destination::Topic(d) => (d.to_string(), d.to_string()),
-            Destination::UserOf { user, rest } => {
-                (router::user_key(user, rest), format!("/user{rest}"))
-            }
+        let (key, anonymous, delivered_as) = match parsed {
+            Destination::Topic(d) => (d.to_string(), None, d.to_string()),
+            // The user's sessions, or the anonymous session with this (broker-chosen) id.
+            Destination::UserOf { user, rest } => (
+                router::user_key(user, rest),
+                Some(router::anonymous_key(user, true, rest)),
+                format!("/user{rest}"),
+            ),
             Destination::Queue(d) => {
                 let message = Arc::new(router::StoredMessage {
                     id: self.next_message_id(),
@@ -262,6 +265,21 @@ impl Broker {
                 });
             }
         };
+        let keys = [Some(key.as_str()), anonymous.as_deref()];
+        self.fan_out(&keys, delivered_as, headers, body, only, congested);
+        Ok(())
+    }
+
+    /// Publishes one message, delivered as `delivered_as`, to the subscribers of each key.
+    fn fan_out(
+        &self,
+        keys: &[Option<&str>],
+        delivered_as: String,
+        headers: Vec<stompbox_stomp::Header>,
+        body: bytes::Bytes,
+        only: Option<&str>,
+        congested: &mut Vec<Arc<dyn Outbox>>,
+    ) {
         let message = Arc::new(router::StoredMessage {
             id: self.next_message_id(),
             destination: Arc::from(delivered_as),
@@ -270,16 +288,19 @@ impl Broker {
             redelivered: false,
         });
         self.inner.stats.published(1);
-        let targets = self.inner.state.lock().fanout_targets(&key, &message, only);
-        if let Some((subs, acks)) = targets {
-            let n = router::push_fanout(&subs, &acks, &message, only, congested);
-            self.inner.stats.delivered(n as u64);
+        for key in keys.iter().flatten() {
+            let targets = self.inner.state.lock().fanout_targets(key, &message, only);
+            if let Some((subs, acks)) = targets {
+                let n = router::push_fanout(&subs, &acks, &message, only, congested);
+                self.inner.stats.delivered(n as u64);
+            }
         }
-        Ok(())
     }
 }
 
 #[cfg(test)]
 mod backpressure_tests;
+#[cfg(test)]
+mod isolation_tests;
 #[cfg(test)]
 mod tests;

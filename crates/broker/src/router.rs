@@ -110,6 +110,15 @@ pub(crate) fn user_key(user: &str, rest: &str) -> String {
     format!("\u{1}user\u{1}{user}\u{1}{rest}")
 }
 
+/// The routing key of an anonymous session's user destination. Kept apart from users' keys, so
+/// that no session id can receive a user's messages. A session id the broker chose is reachable
+/// by a SEND to `/user/{id}/…`; one the client chose (a SockJS URL's) is not — a client could
+/// pick another user's name — and only the session's own application replies reach it.
+pub(crate) fn anonymous_key(session_id: &str, addressable: bool, rest: &str) -> String {
+    let space = if addressable { "anon" } else { "private" };
+    format!("\u{1}{space}\u{1}{session_id}\u{1}{rest}")
+}
+
 pub(crate) struct SubRecord {
     pub(crate) destination: String,
     pub(crate) key: RouteKey,

@@ -91,7 +91,7 @@ pub struct Session {
     paused: bool,
     /// Until CONNECT: the handshake's `Authorization` header.
     handshake_authorization: Option<Box<str>>,
-    /// The session id was chosen by the client (SockJS).
+    /// The session id was chosen by the client (SockJS): see [`router::anonymous_key`].
     chosen_id: bool,
     /// After CONNECT, while an authorizer is installed: it and the user's roles.
     access: Option<Box<Access>>,
@@ -534,9 +534,13 @@ impl Session {
         Ok(())
     }
 
-    /// The name that keys this session's user destinations: the user, else the session id.
-    fn user_name(&self) -> &str {
-        self.user.as_deref().unwrap_or(&self.id)
+    /// The routing key of this session's user destination `/user{rest}`: by user name, or for
+    /// an anonymous session by its id, in a space of its own.
+    fn owner_key(&self, rest: &str) -> String {
+        match &self.user {
+            Some(user) => router::user_key(user, rest),
+            None => router::anonymous_key(&self.id, !self.chosen_id, rest),
+        }
     }
 
     /// Asks the authorizer, if one is installed, whether this session may do `action` there.

@@ -102,14 +102,15 @@ impl Session {
                             clip(&destination)
                         )));
                     };
-                    let target = format!("/user/{}{rest}", self.user_name());
-                    self.broker.route_send(
-                        &target,
+                    let key = self.owner_key(rest);
+                    self.broker.fan_out(
+                        &[Some(&key)],
+                        format!("/user{rest}"),
                         headers,
                         body,
                         Some(&self.id),
                         &mut self.congested,
-                    )?;
+                    );
                 }
             }
         }

@@ -7,7 +7,7 @@ use stompbox_stomp::{Command, Frame, Version};
 use super::{Session, required};
 use crate::acl::Action;
 use crate::error::clip;
-use crate::router::{self, AckMode, RouteKey, SubRecord, Subscriber};
+use crate::router::{AckMode, RouteKey, SubRecord, Subscriber};
 use crate::{BrokerError, Destination, EventKind, Use};
 
 impl Session {
@@ -32,9 +32,7 @@ impl Session {
         let key = match Destination::parse(destination, Use::Subscribe)? {
             Destination::Topic(d) => RouteKey::Fanout(d.to_string()),
             Destination::Queue(d) => RouteKey::Queue(d.to_string()),
-            Destination::UserSelf(rest) => {
-                RouteKey::Fanout(router::user_key(self.user_name(), rest))
-            }
+            Destination::UserSelf(rest) => RouteKey::Fanout(self.owner_key(rest)),
             Destination::App(_) | Destination::UserOf { .. } => {
                 return Err(BrokerError::InvalidDestination {
                     destination: clip(destination),
