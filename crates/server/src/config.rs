@@ -25,6 +25,8 @@ pub struct ServerConfig {
     pub limits: LimitsConfig,
     /// SockJS at the same endpoint.
     pub sockjs: SockJsConfig,
+    /// Authentication on CONNECT and the ACL for SUBSCRIBE/SEND. Default: everyone, everything.
+    pub auth: crate::auth_config::AuthConfig,
 }
 
 /// `[sockjs]`: the SockJS server mounted at the endpoint (`<endpoint>/info`,
@@ -103,6 +105,7 @@ impl Default for ServerConfig {
             stomp: StompConfig::default(),
             limits: LimitsConfig::default(),
             sockjs: SockJsConfig::default(),
+            auth: crate::auth_config::AuthConfig::default(),
         }
     }
 }
@@ -231,6 +234,7 @@ impl ServerConfig {
                 });
             }
         }
+        self.auth.validate()?;
         if !(self.stomp.heartbeat_grace >= 1.0 && self.stomp.heartbeat_grace <= 100.0) {
             return Err(ConfigError::Invalid {
                 field: "stomp.heartbeat_grace",

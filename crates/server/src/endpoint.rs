@@ -102,10 +102,12 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    /// Opens an endpoint whose output goes to `outbox`. `id` is the SockJS session id, if any.
+    /// Opens an endpoint whose output goes to `outbox`. `id` is the SockJS session id, if any;
+    /// `authorization` the opening HTTP request's `Authorization` header.
     pub(crate) fn open(
         &self,
         id: Option<&str>,
+        authorization: Option<String>,
         transport: Transport,
         remote: SocketAddr,
         outbox: Arc<dyn Outbox>,
@@ -117,6 +119,7 @@ impl Kind {
                     id: id.map(str::to_string),
                     transport,
                     remote: Some(remote),
+                    handshake_authorization: authorization,
                 },
                 outbox,
                 now,

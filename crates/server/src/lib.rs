@@ -8,6 +8,8 @@
 
 mod api;
 mod assets;
+mod auth_config;
+mod authn;
 mod config;
 mod endpoint;
 mod http;
@@ -29,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use auth_config::{AclConfig, AuthConfig, JwtConfig, UserConfig};
 pub use config::{ConfigError, LimitsConfig, ServerConfig, SockJsConfig, StompConfig};
 pub use testserver::SockJsTestServer;
 
@@ -99,12 +102,14 @@ impl Server {
         Server::bind_with_broker(config, broker).await
     }
 
-    /// Binds the listeners around a broker the caller set up (handlers, listeners, auth).
+    /// Binds the listeners around a broker the caller set up (handlers, listeners, auth). A
+    /// configured `[auth]` replaces the broker's authenticator, and its ACL rules its authorizer.
     pub async fn bind_with_broker(
         config: ServerConfig,
         broker: Broker,
     ) -> Result<Server, ServerError> {
         config.broker_config()?;
+        config.auth.install(&broker)?;
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await

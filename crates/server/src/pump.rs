@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::http::{HeaderMap, header};
 use stompbox_broker::Transport;
 
 use crate::LimitsConfig;
@@ -18,8 +19,57 @@ pub(crate) fn open(
     remote: SocketAddr,
     limits: &LimitsConfig,
 ) -> (Box<dyn Endpoint>, Arc<ConnOutbox>) {
+    let opening = Opening {
+        session_id: id.map(str::to_string),
+        authorization: None,
+    };
+    open_from(kind, opening, transport, remote, limits)
+}
+
+/// What the HTTP request that opened a connection says about its session.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Opening {
+    /// The session id chosen by the client (SockJS URLs), if any.
+    pub(crate) session_id: Option<String>,
+    /// The request's `Authorization` header, for the authenticator at CONNECT.
+    pub(crate) authorization: Option<String>,
+}
+
+impl Opening {
+    pub(crate) fn new(session_id: Option<String>, headers: &HeaderMap) -> Opening {
+        Opening {
+            session_id,
+            authorization: authorization(headers),
+        }
+    }
+}
+
+/// The `Authorization` header, when it is present and text.
+pub(crate) fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+        .map(str::to_string)
+}
+
+/// [`open`] with what the opening request said.
+pub(crate) fn open_from(
+    kind: &Kind,
+    opening: Opening,
+    transport: Transport,
+    remote: SocketAddr,
+    limits: &LimitsConfig,
+) -> (Box<dyn Endpoint>, Arc<ConnOutbox>) {
     let outbox = Arc::new(ConnOutbox::new(limits.outbox_high_water));
-    let endpoint = kind.open(id, transport, remote, outbox.clone(), now());
+    let endpoint = kind.open(
+        opening.session_id.as_deref(),
+        opening.authorization,
+        transport,
+        remote,
+        outbox.clone(),
+        now(),
+    );
     (endpoint, outbox)
 }
 

@@ -57,6 +57,7 @@ pub(crate) fn accept(
     };
     let response = upgrade.response();
     let on_upgrade = upgrade.on_upgrade;
+    let opening = pump::Opening::new(session_id, &parts.headers);
     let tracker = app.tracker.clone();
     tracker.spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
@@ -74,12 +75,12 @@ pub(crate) fn accept(
                 // buffer alive.
                 let early = parts.read_buf.to_vec();
                 drop(parts.read_buf);
-                let conn = connection(io, &app, remote, framing, &kind, session_id);
+                let conn = connection(io, &app, remote, framing, &kind, opening);
                 tracker.spawn(conn.serve(early));
             }
             Err(upgraded) => {
                 let io = TokioIo::new(upgraded);
-                let conn = connection(io, &app, remote, framing, &kind, session_id);
+                let conn = connection(io, &app, remote, framing, &kind, opening);
                 tracker.spawn(conn.serve(Vec::new()));
             }
         }
@@ -94,7 +95,7 @@ fn connection<Io>(
     remote: SocketAddr,
     framing: Framing,
     kind: &Kind,
-    session_id: Option<String>,
+    opening: pump::Opening,
 ) -> Conn<Io>
 where
     Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
@@ -106,7 +107,7 @@ where
     let limits = &app.config.limits;
     // Kind::Close closes at once; Kind::Echo and Kind::Stomp wait for the peer.
     // SockJS's websocket transport keeps the session id of its URL (as the HTTP transports do).
-    let (endpoint, outbox) = pump::open(kind, session_id.as_deref(), transport, remote, limits);
+    let (endpoint, outbox) = pump::open_from(kind, opening, transport, remote, limits);
     let max_message = (limits.max_frame_size * 2).max(64 * 1024);
     Conn::new(io, max_message, outbox, endpoint, framing)
 }

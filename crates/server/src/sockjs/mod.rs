@@ -425,7 +425,8 @@ fn receiving(
         String::new()
     };
     let content_type = [(header::CONTENT_TYPE, transport.content_type())];
-    match registry.attach(session, remote) {
+    let authorization = crate::pump::authorization(request.headers());
+    match registry.attach(session, remote, authorization) {
         registry::Attached::Refused(frame) => {
             let mut body = transport.prelude(&callback).unwrap_or_default();
             body.push_str(&transport.wrap(&frame, &callback));

@@ -154,7 +154,13 @@ impl Registry {
     }
 
     /// Attaches a receiving request, creating the session on first use.
-    pub(crate) fn attach(&self, id: &str, remote: SocketAddr) -> Attached {
+    /// `authorization`: the request's `Authorization` header, for a session it creates.
+    pub(crate) fn attach(
+        &self,
+        id: &str,
+        remote: SocketAddr,
+        authorization: Option<String>,
+    ) -> Attached {
         let now = now();
         let session = {
             let mut sessions = self.sessions.lock();
@@ -162,9 +168,14 @@ impl Registry {
                 Some(s) => s.clone(),
                 None => {
                     let outbox = Arc::new(SockOutbox::default());
-                    let endpoint =
-                        self.kind
-                            .open(Some(id), Transport::SockJs, remote, outbox.clone(), now);
+                    let endpoint = self.kind.open(
+                        Some(id),
+                        authorization,
+                        Transport::SockJs,
+                        remote,
+                        outbox.clone(),
+                        now,
+                    );
                     let session = Arc::new(SockSession {
                         id: Arc::from(id),
                         outbox,

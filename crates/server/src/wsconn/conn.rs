@@ -470,6 +470,7 @@ mod tests {
         let outbox = Arc::new(ConnOutbox::new(1 << 20));
         let endpoint = Kind::Echo.open(
             None,
+            None,
             stompbox_broker::Transport::WebSocket,
             "127.0.0.1:1".parse().unwrap(),
             outbox.clone(),
