@@ -144,7 +144,19 @@ pub struct Client {
 
 impl Client {
     pub async fn open(url: &str, protocols: &[&str]) -> Client {
+        Client::open_with_headers(url, protocols, &[]).await
+    }
+
+    /// [`Client::open`] with more handshake headers (e.g. `Authorization`).
+    pub async fn open_with_headers(
+        url: &str,
+        protocols: &[&str],
+        headers: &[(&'static str, &str)],
+    ) -> Client {
         let mut request = url.into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, value.parse().unwrap());
+        }
         if !protocols.is_empty() {
             request.headers_mut().insert(
                 "Sec-WebSocket-Protocol",
