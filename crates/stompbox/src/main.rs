@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod explain;
+mod hash_password;
 mod lab;
 mod nginx_config;
 mod probe;
@@ -51,6 +52,9 @@ enum Command {
     /// Load-test a STOMP-over-WebSocket server on this machine: fan-out throughput and latency,
     /// idle sessions, and the raw broadcast floor a broker is compared to.
     Bench(stompbox_bench::BenchArgs),
+    /// Read a password from standard input (one line) and print its argon2id hash for
+    /// `[auth] users` in the config file.
+    HashPassword(hash_password::HashPasswordArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::run(&args),
         Command::NginxConfig(args) => nginx_config::run(&args),
         Command::Bench(args) => stompbox_bench::run(args),
+        Command::HashPassword(args) => hash_password::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
