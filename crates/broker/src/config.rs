@@ -23,6 +23,9 @@ pub struct BrokerConfig {
     pub limits: Limits,
     /// Most subscriptions one session may hold. Default: 1000.
     pub max_subscriptions: usize,
+    /// Most messages one queue keeps for want of a consumer; a SEND over it gets an ERROR and
+    /// the session closes with 1013 (redeliveries are never refused). Default: 100 000.
+    pub max_queue_depth: usize,
 }
 
 impl Default for BrokerConfig {
@@ -35,6 +38,7 @@ impl Default for BrokerConfig {
             versions: Version::ALL.to_vec(),
             limits: Limits::default(),
             max_subscriptions: 1000,
+            max_queue_depth: 100_000,
         }
     }
 }

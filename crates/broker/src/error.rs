@@ -101,17 +101,30 @@ pub enum BrokerError {
         /// The authorizer's reason.
         why: String,
     },
+    /// SEND to a queue that already keeps its most messages waiting for a consumer.
+    #[error(
+        "queue `{queue}` is full: {limit} messages are waiting for a consumer (limits.max_queue_depth); this message was not accepted"
+    )]
+    QueueFull {
+        /// The queue (cut to 200 characters).
+        queue: String,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl BrokerError {
     /// The WebSocket close code that follows the ERROR frame. The one place where this mapping
-    /// lives: 1009 for size limits, 1008 for refused access, 1002 for every other violation.
+    /// lives: 1009 for size limits, 1008 for refused access, 1013 for a full queue, 1002 for
+    /// every other violation.
     pub fn close_code(&self) -> u16 {
         match self {
             BrokerError::Decode(e) => e.close_code(),
             BrokerError::AuthFailed(_) => codes::POLICY_VIOLATION,
             BrokerError::TooManySubscriptions(_) => codes::POLICY_VIOLATION,
             BrokerError::AccessDenied { .. } => codes::POLICY_VIOLATION,
+            // Capacity, not the client's fault: try again once consumers have caught up.
+            BrokerError::QueueFull { .. } => codes::TRY_AGAIN_LATER,
             _ => codes::PROTOCOL_ERROR,
         }
     }

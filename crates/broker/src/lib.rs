@@ -17,6 +17,7 @@ mod destination;
 mod error;
 mod event;
 mod outbox;
+mod queue;
 mod router;
 mod session;
 mod stats;
@@ -122,10 +123,22 @@ impl Broker {
             id,
             options.transport,
             options.remote,
-            outbox,
+            outbox.clone(),
             now,
         );
         session.set_opening(handshake_authorization, chosen_id);
+        // Opened after `shut_down` (an upgrade that was under way): closed at once, the same way.
+        let shutdown = {
+            let mut state = self.inner.state.lock();
+            let status = state.shutdown.clone();
+            if status.is_some() {
+                state.mark_closing(session.id());
+            }
+            status
+        };
+        if let Some(status) = shutdown {
+            outbox.push(Outbound::Close(status));
+        }
         session
     }
 
@@ -175,24 +188,33 @@ impl Broker {
         self.route_send(destination, headers, body.into(), None, &mut Vec::new())
     }
 
-    /// Asks every session to close with this status (e.g. 1001 at shutdown). Each transport then
-    /// sends its Close frame and ends its session.
-    pub fn close_all(&self, code: u16, reason: &str) {
-        let outboxes: Vec<_> = self
-            .inner
-            .state
-            .lock()
-            .sessions
-            .values()
-            .map(|s| s.outbox.clone())
-            .collect();
-        for outbox in outboxes {
-            outbox.push(Outbound::Close(CloseStatus::new(
-                code,
-                reason,
-                ClosedBy::Server,
-            )));
+    /// Asks every open session to close with this status. Each transport writes what is already
+    /// queued for its peer (receipts included), then its Close, and ends its session. Queues stop
+    /// delivering to these sessions. Returns how many sessions were asked.
+    pub fn close_all(&self, code: u16, reason: &str) -> usize {
+        self.close_every_session(CloseStatus::new(code, reason, ClosedBy::Server), false)
+    }
+
+    /// [`Broker::close_all`] for a server that is stopping (1001, or 1012 for a restart): sessions
+    /// opened from now on (an upgrade that was under way) are closed at once the same way.
+    pub fn shut_down(&self, code: u16, reason: &str) -> usize {
+        self.close_every_session(CloseStatus::new(code, reason, ClosedBy::Server), true)
+    }
+
+    fn close_every_session(&self, status: CloseStatus, for_good: bool) -> usize {
+        let outboxes: Vec<_> = {
+            let mut state = self.inner.state.lock();
+            if for_good {
+                state.shutdown = Some(status.clone());
+            }
+            let ids: Vec<Arc<str>> = state.sessions.keys().cloned().collect();
+            state.closing.extend(ids);
+            state.sessions.values().map(|s| s.outbox.clone()).collect()
+        };
+        for outbox in &outboxes {
+            outbox.push(Outbound::Close(status.clone()));
         }
+        outboxes.len()
     }
 
     /// Counters and table sizes, for metrics and leak checks.
@@ -251,8 +273,17 @@ impl Broker {
                     body,
                     redelivered: false,
                 });
+                let limit = self.inner.config.max_queue_depth;
+                let consumer = self
+                    .inner
+                    .state
+                    .lock()
+                    .publish_to_queue(d, message, limit)
+                    .map_err(|queue::QueueFull| BrokerError::QueueFull {
+                        queue: error::clip(d),
+                        limit,
+                    })?;
                 self.inner.stats.published(1);
-                let consumer = self.inner.state.lock().enqueue(d, message, false);
                 congested.extend(consumer);
                 return Ok(());
             }
@@ -302,5 +333,7 @@ impl Broker {
 mod backpressure_tests;
 #[cfg(test)]
 mod isolation_tests;
+#[cfg(test)]
+mod queue_tests;
 #[cfg(test)]
 mod tests;

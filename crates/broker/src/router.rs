@@ -1,16 +1,19 @@
 //! Routing state shared by all sessions: topic and user-destination subscribers, queues with
-//! their consumers and pending messages, and each session's unacknowledged deliveries.
+//! their consumers and pending messages (see [`crate::queue`]), and each session's
+//! unacknowledged deliveries.
 //!
 //! All of it sits behind one mutex, held only to read or change the tables; a topic fan-out
 //! copies the subscriber list's `Arc` under the lock and pushes to outboxes outside it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use stompbox_stomp::{Command, Header, MessageTemplate, Str, Version};
 
+use crate::CloseStatus;
 use crate::outbox::{Outbound, Outbox, Tail};
+use crate::queue::{Queue, Requeue};
 
 /// How a subscription acknowledges messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,24 +143,21 @@ pub(crate) struct SessionEntry {
 }
 
 #[derive(Default)]
-pub(crate) struct Queue {
-    pub(crate) consumers: Vec<Subscriber>,
-    pub(crate) next: usize,
-    pub(crate) pending: VecDeque<Arc<StoredMessage>>,
-}
-
-#[derive(Default)]
 pub(crate) struct State {
     pub(crate) sessions: HashMap<Arc<str>, SessionEntry>,
     pub(crate) topics: HashMap<String, Arc<Vec<Subscriber>>>,
     pub(crate) queues: HashMap<String, Queue>,
     /// Queue deliveries so far (fan-out deliveries are counted outside the lock).
     pub(crate) queue_deliveries: u64,
+    /// Sessions with an ERROR or a Close on its way: queues skip their consumers.
+    pub(crate) closing: HashSet<Arc<str>>,
+    /// Set by `Broker::shut_down`: sessions opened from then on are closed at once with it.
+    pub(crate) shutdown: Option<CloseStatus>,
 }
 
 /// Pushes one delivery: the subscription's shared head, or (for a 1.2 delivery that needs an
 /// `ack` header) a head of its own, then the shared tail.
-fn push_message(sub: &Subscriber, ack: Option<u64>, tail: &Tail) {
+pub(crate) fn push_message(sub: &Subscriber, ack: Option<u64>, tail: &Tail) {
     match (ack, sub.version) {
         (Some(n), Version::V1_2) => {
             let mut head = BytesMut::with_capacity(32 + sub.id.len());
@@ -189,7 +189,7 @@ impl<'a> Encodings<'a> {
         }
     }
 
-    fn tail(&mut self, version: Version) -> &Tail {
+    pub(crate) fn tail(&mut self, version: Version) -> &Tail {
         let headers = &mut self.headers;
         let message = self.message;
         self.tails[version as usize].get_or_insert_with(|| {
@@ -205,7 +205,7 @@ impl<'a> Encodings<'a> {
 
 impl State {
     /// Registers an unacknowledged delivery and returns its ack number.
-    fn register_unacked(
+    pub(crate) fn register_unacked(
         &mut self,
         sub: &Subscriber,
         message: &Arc<StoredMessage>,
@@ -252,82 +252,36 @@ impl State {
         Some((subs, acks))
     }
 
-    /// Hands a queue message to the next consumer, or keeps it until one subscribes. Returns
-    /// the consumer's outbox when that delivery left it congested.
-    pub(crate) fn enqueue(
-        &mut self,
-        queue: &str,
-        message: Arc<StoredMessage>,
-        front: bool,
-    ) -> Option<Arc<dyn Outbox>> {
-        let q = self.queues.entry(queue.to_string()).or_default();
-        if q.consumers.is_empty() {
-            if front {
-                q.pending.push_front(message);
-            } else {
-                q.pending.push_back(message);
-            }
-            return None;
-        }
-        let i = q.next % q.consumers.len();
-        q.next = i + 1;
-        let sub = q.consumers[i].clone();
-        self.deliver_one(&sub, queue, message);
-        sub.outbox.is_congested().then_some(sub.outbox)
-    }
-
-    fn deliver_one(&mut self, sub: &Subscriber, queue: &str, message: Arc<StoredMessage>) {
-        let ack = match sub.ack {
-            AckMode::Auto => None,
-            _ => self.register_unacked(sub, &message, Some(queue)),
-        };
-        push_message(sub, ack, Encodings::new(&message).tail(sub.version));
-        self.queue_deliveries += 1;
-    }
-
-    /// Gives pending messages to the queue's consumers, round-robin.
-    pub(crate) fn drain_pending(&mut self, queue: &str) {
-        loop {
-            let Some(q) = self.queues.get_mut(queue) else {
-                return;
-            };
-            if q.consumers.is_empty() {
-                return;
-            }
-            let Some(message) = q.pending.pop_front() else {
-                return;
-            };
-            self.enqueue(queue, message, false);
-        }
-    }
-
-    /// Puts a queue delivery back, marked redelivered, and hands it on.
-    pub(crate) fn requeue(&mut self, queue: &str, message: &StoredMessage) {
-        let mut again = message.clone();
-        again.redelivered = true;
-        self.enqueue(queue, Arc::new(again), true);
-    }
-
     /// Removes one subscription from the routing tables; returns its record. Queue messages the
     /// subscription had not acknowledged are redelivered to other consumers.
     pub(crate) fn remove_subscription(&mut self, session: &str, id: &str) -> Option<SubRecord> {
+        let (record, requeue) = self.detach_subscription(session, id)?;
+        self.requeue_all(requeue);
+        if let RouteKey::Queue(name) = &record.key {
+            self.forget_queue_if_idle(name);
+        }
+        Some(record)
+    }
+
+    /// Takes a subscription out of the tables; returns its record and its unacknowledged queue
+    /// deliveries, oldest first, for the caller to put back.
+    fn detach_subscription(
+        &mut self,
+        session: &str,
+        id: &str,
+    ) -> Option<(SubRecord, Vec<Requeue>)> {
         let entry = self.sessions.get_mut(session)?;
         let record = entry.subs.remove(id)?;
-        let mut requeue = Vec::new();
-        let acked: Vec<u64> = entry
+        let settled: Vec<u64> = entry
             .unacked
             .iter()
             .filter(|(_, u)| &*u.sub_id == id)
             .map(|(n, _)| *n)
             .collect();
-        for n in acked {
-            if let Some(Unacked {
-                requeue: Some(r), ..
-            }) = entry.unacked.remove(&n)
-            {
-                requeue.push(r);
-            }
-        }
+        let requeue = settled
+            .into_iter()
+            .filter_map(|n| entry.unacked.remove(&n).and_then(|u| u.requeue))
+            .collect();
         match &record.key {
             RouteKey::Fanout(key) => {
                 if let Some(list) = self.topics.get_mut(key) {
@@ -344,23 +298,7 @@ impl State {
                 }
             }
         }
-        for (queue, message) in requeue {
-            self.requeue(&queue, &message);
-        }
-        if let RouteKey::Queue(name) = &record.key {
-            self.forget_queue_if_idle(name);
-        }
-        Some(record)
-    }
-
-    pub(crate) fn forget_queue_if_idle(&mut self, name: &str) {
-        if self
-            .queues
-            .get(name)
-            .is_some_and(|q| q.consumers.is_empty() && q.pending.is_empty())
-        {
-            self.queues.remove(name);
-        }
+        Some((record, requeue))
     }
 }
 
@@ -399,21 +337,31 @@ pub(crate) fn frame_item(frame: &stompbox_stomp::Frame, version: Version) -> Out
 }
 
 impl State {
-    /// Removes a session from every table, redelivering its unacknowledged queue messages.
+    /// Removes a session from every table; its unacknowledged queue messages go to other
+    /// consumers (never to its own other subscriptions), in the order they were delivered.
     pub(crate) fn remove_session(&mut self, session: &str) {
-        let ids: Vec<Arc<str>> = match self.sessions.get(session) {
-            Some(entry) => entry.subs.keys().cloned().collect(),
-            None => return,
+        let Some(entry) = self.sessions.get_mut(session) else {
+            return;
         };
+        let mut requeue: Vec<Requeue> = std::mem::take(&mut entry.unacked)
+            .into_values()
+            .filter_map(|u| u.requeue)
+            .collect();
+        let ids: Vec<Arc<str>> = entry.subs.keys().cloned().collect();
+        let mut queues = Vec::new();
         for id in ids {
-            self.remove_subscription(session, &id);
-        }
-        if let Some(entry) = self.sessions.remove(session) {
-            for unacked in entry.unacked.into_values() {
-                if let Some((queue, message)) = unacked.requeue {
-                    self.requeue(&queue, &message);
+            if let Some((record, more)) = self.detach_subscription(session, &id) {
+                requeue.extend(more);
+                if let RouteKey::Queue(name) = record.key {
+                    queues.push(name);
                 }
             }
+        }
+        self.sessions.remove(session);
+        self.closing.remove(session);
+        self.requeue_all(requeue);
+        for name in queues {
+            self.forget_queue_if_idle(&name);
         }
     }
 }

@@ -378,6 +378,8 @@ impl Session {
         self.outbox
             .push(Outbound::Close(CloseStatus::new(code, reason, by)));
         self.phase = Phase::Closing;
+        // Queue messages go to other consumers from now on.
+        self.broker.inner.state.lock().mark_closing(&self.id);
     }
 
     /// Sends an ERROR frame for `error`, then closes with its code.

@@ -25,6 +25,10 @@ pub struct ServerConfig {
     pub limits: LimitsConfig,
     /// SockJS at the same endpoint.
     pub sockjs: SockJsConfig,
+    /// On SIGTERM/SIGINT, how long to wait for sessions to take their close (1001, or 1012 with
+    /// `serve --restart`) before exiting anyway. Default: `"5s"`.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
     /// Authentication on CONNECT and the ACL for SUBSCRIBE/SEND. Default: everyone, everything.
     pub auth: crate::auth_config::AuthConfig,
 }
@@ -94,6 +98,9 @@ pub struct LimitsConfig {
     /// read (back-pressure, through TCP) until it is down to half. Default: 262144 (256 KiB):
     /// larger values bought no fan-out throughput in measurements, only memory under load.
     pub outbox_high_water: usize,
+    /// Most messages one queue keeps for want of a consumer; a SEND over it gets an ERROR and
+    /// the session closes with 1013 (nothing is dropped silently). Default: 100000.
+    pub max_queue_depth: usize,
 }
 
 impl Default for ServerConfig {
@@ -105,6 +112,7 @@ impl Default for ServerConfig {
             stomp: StompConfig::default(),
             limits: LimitsConfig::default(),
             sockjs: SockJsConfig::default(),
+            shutdown_timeout: Duration::from_secs(5),
             auth: crate::auth_config::AuthConfig::default(),
         }
     }
@@ -147,6 +155,7 @@ impl Default for LimitsConfig {
             max_header_len: l.max_header_len,
             ws_read_buffer: 4096,
             outbox_high_water: 256 * 1024,
+            max_queue_depth: 100_000,
         }
     }
 }
@@ -226,6 +235,7 @@ impl ServerConfig {
         for (field, value) in [
             ("sockjs.heartbeat", self.sockjs.heartbeat),
             ("sockjs.disconnect_delay", self.sockjs.disconnect_delay),
+            ("shutdown_timeout", self.shutdown_timeout),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::Invalid {
@@ -261,6 +271,7 @@ impl ServerConfig {
             ("limits.ws_read_buffer", self.limits.ws_read_buffer),
             ("limits.outbox_high_water", self.limits.outbox_high_water),
             ("stomp.max_subscriptions", self.stomp.max_subscriptions),
+            ("limits.max_queue_depth", self.limits.max_queue_depth),
             ("sockjs.response_limit", self.sockjs.response_limit),
         ] {
             if value == 0 {
@@ -281,6 +292,7 @@ impl ServerConfig {
                 max_header_len: self.limits.max_header_len,
             },
             max_subscriptions: self.stomp.max_subscriptions,
+            max_queue_depth: self.limits.max_queue_depth,
             ..BrokerConfig::default()
         })
     }

@@ -35,9 +35,6 @@ pub use auth_config::{AclConfig, AuthConfig, JwtConfig, UserConfig};
 pub use config::{ConfigError, LimitsConfig, ServerConfig, SockJsConfig, StompConfig};
 pub use testserver::SockJsTestServer;
 
-/// How long shutdown waits for sessions to finish their close handshakes.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
-
 pub(crate) struct AppState {
     pub(crate) broker: Broker,
     pub(crate) config: ServerConfig,
@@ -177,7 +174,8 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, closes every session with 1001
-    /// (or 1012 for a restart) and waits up to 5 s for their close handshakes.
+    /// (or 1012 for a restart) after what is queued for it, and waits at most
+    /// `shutdown_timeout` (default 5 s) for their close handshakes.
     pub async fn run(
         self,
         shutdown: impl Future<Output = Shutdown> + Send + 'static,
@@ -209,21 +207,34 @@ impl Server {
                     "server restarting",
                 ),
             };
-            closing.broker.close_all(code, reason);
+            let deadline = tokio::time::Instant::now() + closing.config.shutdown_timeout;
+            let sessions = closing.broker.shut_down(code, reason);
+            tracing::info!(
+                "shutting down: not accepting connections; closing {sessions} sessions with {code} {} after what is queued for them (at most {})",
+                stompbox_closecode::lookup(code).map_or("", |e| e.name),
+                humantime::format_duration(closing.config.shutdown_timeout)
+            );
             if let Some(registry) = &closing.sockjs {
                 registry.close_all(code, reason);
             }
-            let _ = signalled_tx.send(());
+            let _ = signalled_tx.send(deadline);
         });
         let mut serve_task = tokio::spawn(serve.into_future());
+        let mut deadline = None;
         let stopped_early = tokio::select! {
             biased;
-            _ = signalled_rx => None,
+            at = signalled_rx => {
+                deadline = at.ok();
+                None
+            }
             result = &mut serve_task => Some(result),
         };
+        // One deadline for everything: HTTP requests, then sessions' close handshakes.
+        let deadline = deadline
+            .unwrap_or_else(|| tokio::time::Instant::now() + app.config.shutdown_timeout);
         let served = match stopped_early {
             // Asked to stop: give open HTTP requests (SockJS streams) until the deadline.
-            None => match tokio::time::timeout(SHUTDOWN_DEADLINE, &mut serve_task).await {
+            None => match tokio::time::timeout_at(deadline, &mut serve_task).await {
                 Ok(result) => result,
                 Err(_) => {
                     tracing::warn!("shutdown deadline passed with HTTP requests still open");
@@ -242,11 +253,21 @@ impl Server {
             let _ = task.await;
         }
         app.tracker.close();
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, app.tracker.wait())
+        if tokio::time::timeout_at(deadline, app.tracker.wait())
             .await
             .is_err()
         {
-            tracing::warn!("shutdown deadline passed with sessions still closing");
+            tracing::warn!(
+                "shutdown deadline passed with {} connections still closing; they are dropped",
+                app.tracker.len()
+            );
+        }
+        let left = app.broker.stats();
+        let lost = left.pending_messages + left.unacked_messages;
+        if lost > 0 {
+            tracing::warn!(
+                "{lost} queue messages not consumed are dropped: queues are kept in memory only"
+            );
         }
         Ok(())
     }

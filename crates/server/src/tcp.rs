@@ -91,6 +91,10 @@ async fn run(
                 }
                 outbox.written(batch.counted);
                 if let Some(status) = batch.close {
+                    if let Some(error) = shutdown_error(&status) {
+                        let _ = writer.write_all(&error).await;
+                        let _ = writer.flush().await;
+                    }
                     return *status;
                 }
             }
@@ -116,4 +120,24 @@ async fn run(
             }
         }
     }
+}
+
+/// STOMP over TCP has no close code: a shutdown (1001, or 1012 with `serve --restart`) is
+/// announced by an ERROR frame that names it, written after everything queued before it.
+fn shutdown_error(status: &CloseStatus) -> Option<bytes::Bytes> {
+    use stompbox_closecode::codes;
+    let shutdown = matches!(status.code, codes::GOING_AWAY | codes::SERVICE_RESTART);
+    if !shutdown || status.closed_by != stompbox_broker::ClosedBy::Server {
+        return None;
+    }
+    let name = stompbox_closecode::lookup(status.code).map_or("", |e| e.name);
+    let message = format!("{} ({} {name})", status.wire_reason(), status.code);
+    let frame = stompbox_stomp::Frame::new(stompbox_stomp::Command::Error)
+        .with_header("message", message.clone())
+        .with_header("content-type", "text/plain")
+        .with_body(format!("{message}\n"));
+    Some(stompbox_stomp::encode(
+        &frame,
+        stompbox_stomp::Version::V1_2,
+    ))
 }

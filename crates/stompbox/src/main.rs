@@ -9,6 +9,7 @@ mod nginx_config;
 mod probe;
 mod proxy;
 mod serve;
+mod signals;
 mod sockjs_test_server;
 mod stats;
 

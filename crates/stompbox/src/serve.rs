@@ -1,5 +1,5 @@
 //! `stompbox serve`: configuration from file, `STOMPBOX_*` variables and flags; logging to
-//! stderr; shutdown on SIGINT/SIGTERM.
+//! stderr; graceful shutdown on SIGINT/SIGTERM (see [`crate::signals`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use stompbox_server::{Server, ServerConfig, Shutdown};
 use stompbox_stomp::HeartBeat;
 
 use crate::UsageError;
+use crate::signals::Signals;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -47,6 +48,17 @@ pub(crate) struct ServeArgs {
     /// Close a SockJS session that has had no receiving connection for this long [default: 5s].
     #[arg(long, env = "STOMPBOX_SOCKJS_DISCONNECT_DELAY", value_name = "DURATION", value_parser = humantime::parse_duration)]
     sockjs_disconnect_delay: Option<Duration>,
+    /// Most messages one queue keeps for want of a consumer; a SEND over it gets an ERROR and
+    /// 1013 [default: 100000].
+    #[arg(long, env = "STOMPBOX_MAX_QUEUE_DEPTH", value_name = "N")]
+    max_queue_depth: Option<usize>,
+    /// On SIGTERM/SIGINT, close sessions with 1012 Service Restart instead of 1001 Going Away
+    /// (clients reconnect knowing the server comes back).
+    #[arg(long)]
+    restart: bool,
+    /// On SIGTERM/SIGINT, wait at most this long for sessions to close, e.g. 10s [default: 5s].
+    #[arg(long, env = "STOMPBOX_SHUTDOWN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    shutdown_timeout: Option<Duration>,
     /// Log filter (tracing EnvFilter syntax), e.g. `info,stompbox::session=debug`.
     #[arg(
         long,
@@ -103,6 +115,12 @@ impl ServeArgs {
         if let Some(v) = self.max_subscriptions {
             config.stomp.max_subscriptions = v;
         }
+        if let Some(v) = self.max_queue_depth {
+            config.limits.max_queue_depth = v;
+        }
+        if let Some(v) = self.shutdown_timeout {
+            config.shutdown_timeout = v;
+        }
         config.broker_config().map_err(|e| {
             UsageError(format!(
                 "{e} (check the flag, variable or file that sets it)"
@@ -121,9 +139,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = args.config()?;
+    let shutdown = match args.restart {
+        true => Shutdown::Restart,
+        false => Shutdown::GoingAway,
+    };
     raise_open_files_limit();
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
+        let signals = Signals::install().context("installing the SIGINT/SIGTERM handlers")?;
         let server = Server::bind(config.clone()).await?;
         let addr = server.local_addr();
         tracing::info!(
@@ -133,7 +156,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(tcp) = server.tcp_addr() {
             tracing::info!("STOMP over TCP at {tcp}");
         }
-        server.run(shutdown_signal()).await?;
+        server.run(signals.shutdown(shutdown)).await?;
         tracing::info!("stompbox stopped");
         anyhow::Ok(())
     })
@@ -148,28 +171,4 @@ fn raise_open_files_limit() {
         ),
         Err(e) => tracing::warn!("could not raise the open files limit (RLIMIT_NOFILE): {e}"),
     }
-}
-
-async fn shutdown_signal() -> Shutdown {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down: closing sessions with 1001 Going Away");
-    Shutdown::GoingAway
 }

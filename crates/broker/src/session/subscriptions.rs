@@ -189,9 +189,7 @@ impl Session {
                 }
             }
         }
-        for (queue, message) in requeue {
-            state.requeue(&queue, &message);
-        }
+        state.requeue_all(requeue);
         Ok(())
     }
 }

@@ -321,6 +321,8 @@ impl Registry {
         let now = now();
         for session in sessions {
             let mut inner = session.inner.lock();
+            // What the broker queued (receipts, messages) goes out before the close frame.
+            session.drain(&mut inner, now);
             inner.sockjs.close(code, reason);
             session.end(
                 &mut inner,
