@@ -125,11 +125,13 @@ impl Authenticator for ConfigAuthenticator {
     }
 }
 
-/// Three base64url parts separated by dots.
+/// Three base64url parts separated by dots, the first a JWT header: a password that merely
+/// has two dots is still checked as a password.
 fn looks_like_jwt(s: &str) -> bool {
     s.split('.').count() == 3
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
+        && jsonwebtoken::decode_header(s).is_ok()
 }
 
 fn clip(s: &str) -> String {

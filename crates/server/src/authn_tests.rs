@@ -130,8 +130,12 @@ fn hs256_tokens_in_the_passcode_or_the_handshake_header_name_the_user_and_roles(
     );
     let bearer = format!("Bearer {good}");
     assert_eq!(connect(&a, None, None, Some(bearer.as_str())), Ok(expected));
-    // Passwords still work next to tokens.
+    // Passwords still work next to tokens, also one shaped like a token.
     assert!(connect(&a, Some("alice"), Some("wonderland"), None).is_ok());
+    assert_eq!(
+        connect(&a, Some("alice"), Some("abc.def.ghi"), None),
+        Err("bad password".into())
+    );
 }
 
 #[test]
