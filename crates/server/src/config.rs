@@ -25,6 +25,8 @@ pub struct ServerConfig {
     pub limits: LimitsConfig,
     /// SockJS at the same endpoint.
     pub sockjs: SockJsConfig,
+    /// TLS on the listeners. Default: off.
+    pub tls: crate::tls::TlsConfig,
     /// On SIGTERM/SIGINT, how long to wait for sessions to take their close (1001, or 1012 with
     /// `serve --restart`) before exiting anyway. Default: `"5s"`.
     #[serde(with = "humantime_serde")]
@@ -112,6 +114,7 @@ impl Default for ServerConfig {
             stomp: StompConfig::default(),
             limits: LimitsConfig::default(),
             sockjs: SockJsConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
             shutdown_timeout: Duration::from_secs(5),
             auth: crate::auth_config::AuthConfig::default(),
         }
@@ -245,6 +248,7 @@ impl ServerConfig {
             }
         }
         self.auth.validate()?;
+        self.tls.validate()?;
         if !(self.stomp.heartbeat_grace >= 1.0 && self.stomp.heartbeat_grace <= 100.0) {
             return Err(ConfigError::Invalid {
                 field: "stomp.heartbeat_grace",

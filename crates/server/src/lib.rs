@@ -18,6 +18,7 @@ mod pump;
 mod sockjs;
 mod tcp;
 mod testserver;
+mod tls;
 mod ws;
 mod wsconn;
 
@@ -34,6 +35,7 @@ use tokio_util::task::TaskTracker;
 pub use auth_config::{AclConfig, AuthConfig, JwtConfig, UserConfig};
 pub use config::{ConfigError, LimitsConfig, ServerConfig, SockJsConfig, StompConfig};
 pub use testserver::SockJsTestServer;
+pub use tls::TlsConfig;
 
 pub(crate) struct AppState {
     pub(crate) broker: Broker,
@@ -85,6 +87,7 @@ pub struct Server {
     app: Arc<AppState>,
     http: TcpListener,
     tcp: Option<TcpListener>,
+    tls: Option<tls::Acceptors>,
 }
 
 impl Server {
@@ -106,6 +109,7 @@ impl Server {
         broker: Broker,
     ) -> Result<Server, ServerError> {
         config.broker_config()?;
+        let tls = config.tls.acceptors()?;
         config.auth.install(&broker)?;
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
@@ -155,6 +159,7 @@ impl Server {
             }),
             http,
             tcp,
+            tls,
         })
     }
 
@@ -182,17 +187,15 @@ impl Server {
     ) -> Result<(), ServerError> {
         let app = self.app.clone();
         let router = http::router(app.clone());
+        let tcp_tls = self.tls.as_ref().map(|tls| tls.tcp.clone());
         let tcp_task = self
             .tcp
-            .map(|listener| tokio::spawn(tcp::accept_loop(listener, app.clone())));
+            .map(|listener| tokio::spawn(tcp::accept_loop(listener, app.clone(), tcp_tls)));
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel();
         let stop = app.stop_accepting.clone();
+        let stop_tls = stop.clone();
         let closing = app.clone();
-        let serve = axum::serve(
-            self.http,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let graceful = async move {
             let kind = shutdown.await;
             stop.cancel();
             // Close sessions first: streaming SockJS responses only end when their session does,
@@ -218,8 +221,21 @@ impl Server {
                 registry.close_all(code, reason);
             }
             let _ = signalled_tx.send(deadline);
-        });
-        let mut serve_task = tokio::spawn(serve.into_future());
+        };
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = match self.tls {
+            None => axum::serve(self.http, service)
+                .with_graceful_shutdown(graceful)
+                .into_future(),
+            // HTTPS: the same server, on connections that completed their TLS handshake.
+            Some(tls) => {
+                let listener = tls::Listener::start(self.http, tls.http, stop_tls);
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(graceful)
+                    .into_future()
+            }
+        };
+        let mut serve_task = tokio::spawn(serve);
         let mut deadline = None;
         let stopped_early = tokio::select! {
             biased;
@@ -230,8 +246,8 @@ impl Server {
             result = &mut serve_task => Some(result),
         };
         // One deadline for everything: HTTP requests, then sessions' close handshakes.
-        let deadline = deadline
-            .unwrap_or_else(|| tokio::time::Instant::now() + app.config.shutdown_timeout);
+        let deadline =
+            deadline.unwrap_or_else(|| tokio::time::Instant::now() + app.config.shutdown_timeout);
         let served = match stopped_early {
             // Asked to stop: give open HTTP requests (SockJS streams) until the deadline.
             None => match tokio::time::timeout_at(deadline, &mut serve_task).await {

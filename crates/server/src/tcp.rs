@@ -1,5 +1,6 @@
 //! STOMP over plain TCP (the usual port is 61613): a thin pump between a socket and a broker
-//! [`Session`]. Queued frames are copied into one buffer and written with one syscall.
+//! [`Session`]. Queued frames are copied into one buffer and written with one syscall. With
+//! `[tls]`, the same over TLS (the handshake in the connection's task).
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -7,25 +8,33 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use stompbox_broker::{CloseStatus, Outbox, Transport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use crate::AppState;
 use crate::endpoint::{Endpoint, Kind};
 use crate::outbox::{ConnOutbox, Encoding};
 use crate::pump::{self, now};
+use crate::tls;
 
 /// Largest batch copied into one write.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 
-pub(crate) async fn accept_loop(listener: TcpListener, app: Arc<AppState>) {
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<AppState>,
+    tls: Option<TlsAcceptor>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
                     let app2 = app.clone();
-                    app.tracker.spawn(serve(stream, remote, app2));
+                    match &tls {
+                        None => app.tracker.spawn(serve(stream, remote, app2)),
+                        Some(tls) => app.tracker.spawn(serve_tls(tls.clone(), stream, remote, app2)),
+                    };
                 }
                 Err(error) => {
                     // EMFILE and friends: say so and keep accepting.
@@ -40,6 +49,24 @@ pub(crate) async fn accept_loop(listener: TcpListener, app: Arc<AppState>) {
 
 async fn serve(stream: TcpStream, remote: SocketAddr, app: Arc<AppState>) {
     let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    serve_split(&mut reader, &mut writer, remote, &app).await;
+}
+
+/// STOMP over TLS: the same once the handshake is done (a failed one is only logged).
+async fn serve_tls(tls: TlsAcceptor, stream: TcpStream, remote: SocketAddr, app: Arc<AppState>) {
+    if let Some(stream) = tls::handshake(&tls, stream, remote, &app.stop_accepting).await {
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        serve_split(&mut reader, &mut writer, remote, &app).await;
+    }
+}
+
+async fn serve_split(
+    reader: &mut (impl AsyncRead + Unpin),
+    writer: &mut (impl AsyncWrite + Unpin),
+    remote: SocketAddr,
+    app: &AppState,
+) {
     let (mut session, outbox) = pump::open(
         &Kind::Stomp(app.broker.clone()),
         None,
@@ -47,8 +74,7 @@ async fn serve(stream: TcpStream, remote: SocketAddr, app: Arc<AppState>) {
         remote,
         &app.config.limits,
     );
-    let (mut reader, mut writer) = stream.into_split();
-    let status = run(session.as_mut(), &mut reader, &mut writer, &outbox).await;
+    let status = run(session.as_mut(), reader, writer, &outbox).await;
     let _ = writer.shutdown().await;
     outbox.close();
     session.close(status, now());
@@ -64,8 +90,8 @@ async fn drained(congested: &mut Vec<Arc<dyn Outbox>>) {
 
 async fn run(
     session: &mut dyn Endpoint,
-    reader: &mut OwnedReadHalf,
-    writer: &mut OwnedWriteHalf,
+    reader: &mut (impl AsyncRead + Unpin),
+    writer: &mut (impl AsyncWrite + Unpin),
     outbox: &ConnOutbox,
 ) -> CloseStatus {
     let mut read_buf = vec![0u8; 4096];
@@ -85,6 +111,10 @@ async fn run(
                     }
                     out.clear();
                     session.handle_sent(now());
+                }
+                // A no-op on TCP; TLS may hold the end of the batch until flushed.
+                if writer.flush().await.is_err() {
+                    return CloseStatus::abnormal();
                 }
                 if out.capacity() > MAX_BATCH_BYTES {
                     out = BytesMut::new();

@@ -10,13 +10,14 @@ use std::time::Duration;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use hyper_util::server::conn::auto::upgrade::downcast;
+use hyper_util::server::conn::auto::upgrade::{self, downcast};
 use stompbox_broker::{Outbound, Transport};
 use tokio::net::TcpStream;
 
 use crate::AppState;
 use crate::endpoint::Kind;
 use crate::pump;
+use crate::tls;
 use crate::wsconn::conn::Conn;
 use crate::wsconn::handshake;
 
@@ -67,25 +68,47 @@ pub(crate) fn accept(
         // request), so that nothing of hyper stays behind per connection. The connection gets
         // a task of its own, holding only what it needs.
         let tracker = app.tracker.clone();
-        match downcast::<TokioIo<TcpStream>>(upgraded) {
+        let upgraded = match downcast::<TokioIo<TcpStream>>(upgraded) {
             Ok(parts) => {
-                let io = parts.io.into_inner();
-                let _ = io.set_nodelay(true);
-                // A copy: even empty, `read_buf` may be a slice that keeps hyper's whole read
-                // buffer alive.
-                let early = parts.read_buf.to_vec();
-                drop(parts.read_buf);
-                let conn = connection(io, &app, remote, framing, &kind, opening);
-                tracker.spawn(conn.serve(early));
+                let _ = parts.io.inner().set_nodelay(true);
+                tracker.spawn(taken_back(parts, &app, remote, framing, &kind, opening));
+                return;
             }
-            Err(upgraded) => {
-                let io = TokioIo::new(upgraded);
-                let conn = connection(io, &app, remote, framing, &kind, opening);
-                tracker.spawn(conn.serve(Vec::new()));
+            Err(upgraded) => upgraded,
+        };
+        // HTTPS (`[tls]`): the TLS stream, taken back the same way.
+        let upgraded = match downcast::<TokioIo<tls::Stream>>(upgraded) {
+            Ok(parts) => {
+                tracker.spawn(taken_back(parts, &app, remote, framing, &kind, opening));
+                return;
             }
-        }
+            Err(upgraded) => upgraded,
+        };
+        let io = TokioIo::new(upgraded);
+        let conn = connection(io, &app, remote, framing, &kind, opening);
+        tracker.spawn(conn.serve(Vec::new()));
     });
     response
+}
+
+/// The connection on the stream hyper served the upgrade on, with the bytes it read past the
+/// request.
+fn taken_back<Io>(
+    parts: upgrade::Parts<TokioIo<Io>>,
+    app: &AppState,
+    remote: SocketAddr,
+    framing: Framing,
+    kind: &Kind,
+    opening: pump::Opening,
+) -> impl Future<Output = ()> + Send + use<Io>
+where
+    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = parts.io.into_inner();
+    // A copy: even empty, `read_buf` may be a slice that keeps hyper's whole read buffer alive.
+    let early = parts.read_buf.to_vec();
+    drop(parts.read_buf);
+    connection(io, app, remote, framing, kind, opening).serve(early)
 }
 
 /// The connection for an upgraded socket, with its endpoint open.

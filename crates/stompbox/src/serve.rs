@@ -59,6 +59,13 @@ pub(crate) struct ServeArgs {
     /// On SIGTERM/SIGINT, wait at most this long for sessions to close, e.g. 10s [default: 5s].
     #[arg(long, env = "STOMPBOX_SHUTDOWN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     shutdown_timeout: Option<Duration>,
+    /// PEM certificate chain: serve HTTPS/WSS only (and STOMP over TLS on --tcp-listen); needs
+    /// --tls-key [default: off].
+    #[arg(long, env = "STOMPBOX_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "STOMPBOX_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// Log filter (tracing EnvFilter syntax), e.g. `info,stompbox::session=debug`.
     #[arg(
         long,
@@ -121,9 +128,20 @@ impl ServeArgs {
         if let Some(v) = self.shutdown_timeout {
             config.shutdown_timeout = v;
         }
+        if let Some(v) = &self.tls_cert {
+            config.tls.cert = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_key {
+            config.tls.key = Some(v.clone());
+        }
         config.broker_config().map_err(|e| {
             UsageError(format!(
                 "{e} (check the flag, variable or file that sets it)"
+            ))
+        })?;
+        config.tls.check().map_err(|e| {
+            UsageError(format!(
+                "{e} (set by --tls-cert/--tls-key, STOMPBOX_TLS_CERT/STOMPBOX_TLS_KEY or [tls] in the config file)"
             ))
         })?;
         Ok(config)
@@ -149,12 +167,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         let signals = Signals::install().context("installing the SIGINT/SIGTERM handlers")?;
         let server = Server::bind(config.clone()).await?;
         let addr = server.local_addr();
+        let (ws, http, tcp) = match config.tls.enabled() {
+            true => ("wss", "https", "TLS"),
+            false => ("ws", "http", "TCP"),
+        };
         tracing::info!(
-            "stompbox listening: STOMP over WebSocket at ws://{addr}{}, health at http://{addr}/healthz, metrics at http://{addr}/metrics",
+            "stompbox listening: STOMP over WebSocket at {ws}://{addr}{}, health at {http}://{addr}/healthz, metrics at {http}://{addr}/metrics",
             config.endpoint
         );
-        if let Some(tcp) = server.tcp_addr() {
-            tracing::info!("STOMP over TCP at {tcp}");
+        if let Some(addr) = server.tcp_addr() {
+            tracing::info!("STOMP over {tcp} at {addr}");
         }
         server.run(signals.shutdown(shutdown)).await?;
         tracing::info!("stompbox stopped");

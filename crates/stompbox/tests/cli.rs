@@ -77,6 +77,17 @@ fn serve_rejects_bad_flags_naming_them() {
         ),
         (&["serve", "--endpoint", "ws"], "--endpoint"),
         (&["serve", "--max-frame-size", "0"], "max_frame_size"),
+        (
+            &[
+                "serve",
+                "--tls-cert",
+                "/nonexistent/cert.pem",
+                "--tls-key",
+                "/nonexistent/key.pem",
+            ],
+            "--tls-cert",
+        ),
+        (&["serve", "--tls-cert", "/nonexistent/cert.pem"], "tls.key"),
     ] {
         let (code, out, err) = run(args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");

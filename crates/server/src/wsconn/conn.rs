@@ -67,6 +67,8 @@ pub(crate) struct Conn<Io> {
     pub(super) out: BytesMut,
     /// Whether `out` carries session traffic (not only pongs): its write counts as "sent".
     out_is_traffic: bool,
+    /// Bytes were written since the last flush (a no-op on TCP; TLS holds records until then).
+    unflushed: bool,
     /// A close the endpoint queued: done once what was queued before it is written.
     closing: Option<Box<CloseStatus>>,
     /// When to release the buffers kept for the next batch, if any are.
@@ -95,6 +97,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
             batch: None,
             out: BytesMut::new(),
             out_is_traffic: false,
+            unflushed: false,
             closing: None,
             spare_until: None,
             congested: Vec::new(),
@@ -178,6 +181,15 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
             match self.poll_write_some(cx) {
                 Poll::Ready(Ok(true)) => continue,
                 Poll::Ready(Err(_)) => return Poll::Ready(End::Drop(CloseStatus::abnormal())),
+                Poll::Ready(Ok(false)) if self.unflushed => {
+                    match Pin::new(&mut self.io).poll_flush(cx) {
+                        Poll::Ready(Ok(())) => self.unflushed = false,
+                        Poll::Ready(Err(_)) => {
+                            return Poll::Ready(End::Drop(CloseStatus::abnormal()));
+                        }
+                        Poll::Pending => {}
+                    }
+                }
                 Poll::Ready(Ok(false)) | Poll::Pending => {}
             }
             if self.congested.is_empty() {
@@ -227,7 +239,13 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
     /// Encodes the next chunk of the batch and writes it; what the socket does not take is
     /// kept in `out` (so a connection whose peer keeps up holds no write buffer at all).
     fn write_encoded(&mut self, cx: &mut Context<'_>, encoding: Encoding) -> std::io::Result<()> {
-        let Conn { io, batch, out, .. } = self;
+        let Conn {
+            io,
+            batch,
+            out,
+            unflushed,
+            ..
+        } = self;
         let Some(batch) = batch.as_deref_mut() else {
             return Ok(());
         };
@@ -244,6 +262,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
                 Poll::Pending => 0,
             };
             out.extend_from_slice(&buf[n..]);
+            *unflushed |= n > 0;
             if buf.capacity() > 4 * WRITE_CHUNK {
                 *buf = BytesMut::new();
             }
@@ -268,6 +287,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
             return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
         }
         self.out.advance(n);
+        self.unflushed = true;
         if self.out.is_empty() {
             self.out.clear();
             self.last_write = now();

@@ -47,8 +47,11 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
                 // After the rest of any frame already started.
                 write::put_close(&mut self.out, reply.as_ref().map(|(c, r)| (*c, r.as_str())));
                 let out = std::mem::take(&mut self.out);
-                let _ =
-                    tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, self.io.write_all(&out)).await;
+                let reply = async {
+                    self.io.write_all(&out).await?;
+                    self.io.flush().await
+                };
+                let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, reply).await;
                 status
             }
             End::Close(status) => {
