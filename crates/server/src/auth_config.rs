@@ -219,7 +219,43 @@ impl AuthConfig {
         if let Some(acl) = self.acl()? {
             broker.set_authorizer(acl);
         }
+        if self.authenticates() || !self.acl.is_empty() {
+            tracing::info!(target: "stompbox::auth", "{}", self.summary());
+        }
         Ok(())
+    }
+
+    /// One line for the log: what is checked.
+    pub fn summary(&self) -> String {
+        let keys: Vec<&str> = self
+            .jwt
+            .iter()
+            .flat_map(|j| {
+                let hs = j.hs256_secret.is_some() || j.hs256_secret_file.is_some();
+                let rs = j.rs256_public_key_file.is_some();
+                [hs.then_some("HS256"), rs.then_some("RS256")]
+                    .into_iter()
+                    .flatten()
+            })
+            .collect();
+        let jwt = if keys.is_empty() {
+            "no JWT".to_string()
+        } else {
+            format!("JWT {}", keys.join("+"))
+        };
+        let anonymous = if self.allows_anonymous() {
+            "allowed"
+        } else {
+            "refused"
+        };
+        let acl = match self.acl.len() {
+            0 => "no ACL (everything allowed)".to_string(),
+            n => format!("ACL of {n} rule(s), the rest refused"),
+        };
+        format!(
+            "authentication: {} user(s), {jwt}, anonymous sessions {anonymous}; {acl}",
+            self.users.len()
+        )
     }
 }
 
@@ -331,6 +367,10 @@ subscribe = ["/topic/public.**"]
         assert!(!auth.allows_anonymous());
         assert!(auth.authenticates());
         assert_eq!(auth.acl().unwrap().unwrap().rules().len(), 2);
+        assert_eq!(
+            auth.summary(),
+            "authentication: 1 user(s), no JWT, anonymous sessions refused; ACL of 2 rule(s), the rest refused"
+        );
         assert!(AuthConfig::default().allows_anonymous());
         assert!(!AuthConfig::default().authenticates());
     }
