@@ -12,6 +12,8 @@ mod auth_config;
 mod authn;
 mod config;
 mod endpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod outbox;
 mod pump;

@@ -10,5 +10,5 @@
 pub(crate) mod conn;
 mod end;
 pub(crate) mod handshake;
-mod parse;
+pub(crate) mod parse;
 pub(crate) mod write;

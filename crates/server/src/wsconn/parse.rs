@@ -107,6 +107,12 @@ impl Receiver {
         self.partial.capacity() + self.fragments.as_ref().map_or(0, |f| f.data.capacity())
     }
 
+    /// Bytes held between calls: of the incomplete frame, and of the fragmented message so far.
+    pub(crate) fn held(&self) -> (usize, usize) {
+        let fragments = self.fragments.as_ref().map_or(0, |f| f.data.len());
+        (self.partial.len(), fragments)
+    }
+
     /// Feeds bytes just read (any chunking); `input` is unmasked in place. Calls `on_event` for
     /// each complete event until it says [`Flow::Stop`].
     pub(crate) fn feed(
