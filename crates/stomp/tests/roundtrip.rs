@@ -2,7 +2,10 @@
 //! decoding arbitrary bytes never panics, does not depend on how the bytes are split, and
 //! re-encodes every frame it yields faithfully (the same property as `fuzz/stomp_decode`).
 
-use bytes::{Bytes, BytesMut};
+mod common;
+
+use bytes::Bytes;
+use common::{after_round_trip, decode_at, escapes};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use stompbox_stomp::{Command, DecodeError, Decoder, Frame, Item, Limits, Version, encode};
@@ -25,64 +28,15 @@ const COMMANDS: [Command; 15] = [
     Command::Error,
 ];
 
-/// Whether headers of `command` are escaped in `version`.
-fn escapes(command: Command, version: Version) -> bool {
-    version > Version::V1_0 && command.escapes_headers()
-}
-
-/// The frame that encoding `frame` and decoding the result gives: CR and LF (and `:` in names)
-/// become spaces where no escape exists for them, and a `content-length` is added.
-fn after_round_trip(frame: &Frame, version: Version) -> Frame {
-    let escaped = escapes(frame.command, version);
-    let fix = |text: &str, is_name: bool| -> String {
-        text.chars()
-            .map(|c| match c {
-                '\r' if version < Version::V1_2 || !escaped => ' ',
-                '\n' if !escaped => ' ',
-                ':' if is_name && !escaped => ' ',
-                c => c,
-            })
-            .collect()
-    };
-    let mut expected = Frame {
-        command: frame.command,
-        headers: frame
-            .headers
-            .iter()
-            .map(|(n, v)| (fix(n, true).into(), fix(v, false).into()))
-            .collect(),
-        body: frame.body.clone(),
-    };
-    if !frame.body.is_empty() && frame.header("content-length").is_none() {
-        expected.push_header("content-length", frame.body.len().to_string());
-    }
-    expected
-}
-
 /// Feeds `bytes` in chunks cut at `cuts`; returns the items and the error that ended them.
 fn decode_chunked(
-    mut decoder: Decoder,
+    decoder: Decoder,
     bytes: &[u8],
     cuts: &[Index],
 ) -> (Vec<Item>, Result<(), DecodeError>) {
     let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
-    cuts.push(bytes.len());
     cuts.sort_unstable();
-    let mut buf = BytesMut::new();
-    let mut items = Vec::new();
-    let mut fed = 0;
-    for cut in cuts {
-        buf.extend_from_slice(&bytes[fed..cut]);
-        fed = cut;
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(item)) => items.push(item),
-                Ok(None) => break,
-                Err(err) => return (items, Err(err)),
-            }
-        }
-    }
-    (items, Ok(()))
+    decode_at(decoder, bytes, cuts)
 }
 
 fn decoder(version: Version, limits: Limits) -> Decoder {
