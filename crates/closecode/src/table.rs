@@ -1493,64 +1493,94 @@ pub const REGISTRY: &[Entry] = &[
         sources: &[Source::Spring, Source::Stompbox],
         on_wire: true,
         en: Text {
-            meaning: "The server closed a session it can't write to reliably, usually a slow \
-                      consumer. In Spring (CloseStatus.SESSION_NOT_RELIABLE) a send took \
-                      longer than the send-time limit or the send buffer outgrew its limit, so \
-                      the session is closed without sending it anything more. stompbox uses 4500 \
-                      the same way for slow consumers.",
+            meaning: "The server closed a session it can't write to reliably: a slow consumer. \
+                      Messages for the client queued up faster than it read them, past a limit \
+                      on the queue's size or on how long it may stay full, so the server \
+                      dropped the queue and closed the session instead of holding ever more \
+                      memory or holding up the publishers. Spring's name is \
+                      CloseStatus.SESSION_NOT_RELIABLE; stompbox uses 4500 the same way, with a \
+                      reason naming the limit: \"slow consumer: send buffer over N bytes\" or \
+                      \"slow consumer: could not send for 10s\".",
             causes: &[
-                "The client reads more slowly than the server sends: a burst on a busy topic, a \
-                 slow mobile link, or a client whose event loop is busy.",
-                "Spring's limits in WebSocketTransportRegistration: sendTimeLimit (default 10 s) \
-                 or sendBufferSizeLimit (default 512 KiB); in stompbox, the per-session send \
-                 buffer or send-time limit.",
-                "Spring also closes with 4500 a WebSocket that sent no message at all within \
-                 timeToFirstMessage (default 60 s): typically a client that never sent STOMP \
-                 CONNECT, or a proxy problem.",
-                "A proxy that buffers downstream data hides the slowness until its own buffer is \
-                 full; then the server's buffer fills too.",
+                "The client reads more slowly than the server sends: a burst on a busy topic, \
+                 more subscriptions than it can handle, or a client whose event loop is busy \
+                 (a long task, a throttled background tab).",
+                "The network is too slow for the traffic: a mobile link, a congested uplink, or \
+                 a proxy that buffers downstream data and hides the slowness until its own \
+                 buffer is full.",
+                "stompbox: the session's queue passed limits.send_buffer_limit (default 1 MiB), \
+                 or stayed above limits.outbox_high_water (256 KiB) without draining to half of \
+                 it for limits.send_time_limit (default 10 s). For SockJS over HTTP, a polling \
+                 client that stops polling or a streaming one that stops reading counts too.",
+                "Spring: a send took longer than sendTimeLimit (default 10 s) or the buffer \
+                 outgrew sendBufferSizeLimit (default 512 KiB), both set in \
+                 WebSocketTransportRegistration. Spring also closes with 4500 a WebSocket that \
+                 sent no message within timeToFirstMessage (default 60 s), typically a client \
+                 that never sent STOMP CONNECT.",
             ],
             fixes: &[
-                "Reduce what each client receives: narrower subscriptions, smaller messages, \
-                 fewer updates (conflate or sample high-rate data).",
-                "Raise the limits if the bursts are legitimate: Spring's setSendTimeLimit and \
-                 setSendBufferSizeLimit, or stompbox's slow-consumer limits.",
-                "Check the client: a busy main thread or a throttled background tab stops \
-                 reading just like a slow network does.",
-                "For the no-first-message case, make the client send CONNECT right after the \
-                 socket opens.",
+                "Make the consumer faster, or send it less: narrower subscriptions, smaller \
+                 messages, fewer updates (conflate or sample high-rate data).",
+                "Check the client and the path: a busy main thread, a sleeping tab or a slow \
+                 link stops reading just like a stuck client does; compare the reason's limit \
+                 with the traffic the client was getting.",
+                "If the bursts are legitimate, raise the limits: stompbox's \
+                 limits.send_buffer_limit and limits.send_time_limit (--send-buffer-limit, \
+                 --send-time-limit), or Spring's setSendBufferSizeLimit and setSendTimeLimit.",
+                "For work that must not be lost, consume from a queue with ack:client-individual: \
+                 the unacknowledged messages of a session closed as slow go to another consumer \
+                 (redelivered); brokers with a prefetch limit (RabbitMQ's prefetch-count) keep \
+                 the backlog on the broker rather than in one session's buffer.",
+                "Make clients reconnect and resubscribe after a 4500, and catch up from the \
+                 source of truth: what was queued for them was dropped.",
             ],
         },
         zh: Text {
-            meaning: "服务端关闭了一个已无法可靠写入的会话，通常是慢消费者。在 Spring 中\
-                      （CloseStatus.SESSION_NOT_RELIABLE）是一次发送耗时超过了发送时间限制，或者\
-                      发送缓冲区超过了大小限制，于是关闭会话，不再向它发送任何数据。stompbox \
-                      也以同样的方式对慢消费者使用 4500。",
+            meaning: "服务端关闭了一个已无法可靠写入的会话：慢消费者。发给客户端的消息堆积得比\
+                      它读取得快，超过了队列大小的限制或队列保持积压的时间限制，于是服务端丢弃\
+                      队列并关闭会话，而不是占用越来越多的内存或拖住发布者。Spring 中的名称是 \
+                      CloseStatus.SESSION_NOT_RELIABLE；stompbox 以同样的方式使用 4500，reason \
+                      会指明是哪个限制：\"slow consumer: send buffer over N bytes\" 或 \
+                      \"slow consumer: could not send for 10s\"。",
             causes: &[
-                "客户端读取速度跟不上服务端发送速度：繁忙主题上的突发流量、慢速移动网络，或者\
-                 事件循环繁忙的客户端。",
-                "Spring 在 WebSocketTransportRegistration 中的限制：sendTimeLimit（默认 10 秒）\
-                 或 sendBufferSizeLimit（默认 512 KiB）；stompbox 中则是每个会话的发送缓冲区或\
-                 发送时间限制。",
-                "Spring 还会对连接后在 timeToFirstMessage（默认 60 秒）内一条消息都没发的 \
-                 WebSocket 以 4500 关闭：通常是客户端从未发送 STOMP CONNECT，或者代理有问题。",
-                "缓冲下行数据的代理会掩盖慢的问题，直到它自己的缓冲区满了，服务端的缓冲区也随之\
-                 被填满。",
+                "客户端读取速度跟不上服务端发送速度：繁忙主题上的突发流量、订阅多到处理不过来，\
+                 或者事件循环繁忙的客户端（长任务、被节流的后台标签页）。",
+                "网络太慢，承载不了这些流量：移动网络、拥塞的上行链路，或者缓冲下行数据的代理\
+                 ——它会掩盖慢的问题，直到自己的缓冲区被填满。",
+                "stompbox：会话的队列超过了 limits.send_buffer_limit（默认 1 MiB），或者在 \
+                 limits.outbox_high_water（256 KiB）之上停留了 limits.send_time_limit（默认 \
+                 10 秒）仍未降到它的一半。对于 HTTP 上的 SockJS，停止轮询的轮询客户端或停止读取\
+                 的流式客户端也算在内。",
+                "Spring：一次发送耗时超过 sendTimeLimit（默认 10 秒），或者缓冲区超过 \
+                 sendBufferSizeLimit（默认 512 KiB），两者都在 WebSocketTransportRegistration \
+                 中设置。Spring 还会对在 timeToFirstMessage（默认 60 秒）内一条消息都没发的 \
+                 WebSocket 以 4500 关闭，通常是客户端从未发送 STOMP CONNECT。",
             ],
             fixes: &[
-                "减少每个客户端收到的数据：收窄订阅、减小消息、降低更新频率（对高频数据做合并或\
-                 采样）。",
-                "如果突发流量是正常的，就调大限制：Spring 的 setSendTimeLimit 和 \
-                 setSendBufferSizeLimit，或 stompbox 的慢消费者限制。",
-                "检查客户端：主线程繁忙或后台标签页被节流，和网络慢一样会导致停止读取。",
-                "对于一直没有第一条消息的情况，让客户端在连接打开后立即发送 CONNECT。",
+                "让消费者更快，或者少发给它：收窄订阅、减小消息、降低更新频率（对高频数据做合并\
+                 或采样）。",
+                "检查客户端和链路：主线程繁忙、标签页休眠或链路太慢，和卡住的客户端一样会停止\
+                 读取；把 reason 中的限制和客户端当时收到的流量对照一下。",
+                "如果突发流量是正常的，就调大限制：stompbox 的 limits.send_buffer_limit 和 \
+                 limits.send_time_limit（--send-buffer-limit、--send-time-limit），或 Spring 的 \
+                 setSendBufferSizeLimit 和 setSendTimeLimit。",
+                "对于不能丢失的工作，用 ack:client-individual 从队列消费：被当作慢消费者关闭的\
+                 会话中未确认的消息会交给其他消费者（重新投递）；有预取限制的代理（RabbitMQ 的 \
+                 prefetch-count）会把积压留在代理上，而不是放在某个会话的缓冲区里。",
+                "让客户端在收到 4500 后重连并重新订阅，并从数据源补齐：为它排队的消息已被丢弃。",
             ],
         },
         notes_en: "Because the session is considered unreliable, the server does not try to send \
                    more data such as a STOMP ERROR frame; if even the Close frame cannot get \
-                   through the full buffer, the client sees 1006 instead of 4500.",
+                   through the full buffer, the client sees 1006 instead of 4500 (stompbox \
+                   sends its Close only if the socket takes it at once, and counts the close in \
+                   stompbox_slow_consumer_closes_total either way). A SockJS client gets \
+                   c[4500,\"…\"] on its next poll.",
         notes_zh: "由于会话被认为不可靠，服务端不会再尝试发送更多数据（例如 STOMP ERROR 帧）；\
-                   如果连 Close 帧都无法穿过已满的缓冲区，客户端看到的将是 1006 而不是 4500。",
+                   如果连 Close 帧都无法穿过已满的缓冲区，客户端看到的将是 1006 而不是 4500\
+                   （stompbox 只在套接字能立即接收时才发送 Close 帧，无论如何都会计入 \
+                   stompbox_slow_consumer_closes_total）。SockJS 客户端会在下一次轮询时收到 \
+                   c[4500,\"…\"]。",
     },
     Entry {
         lo: 5000,
