@@ -42,6 +42,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         {
             let mut text = render_metrics(&app.broker.stats());
+            app.send_limits.render_metrics(&mut text);
             render_analytics(&mut text, &app.analytics.lock());
             render_process(&mut text);
             if let Some(registry) = &app.sockjs {

@@ -17,6 +17,7 @@ pub mod fuzzing;
 mod http;
 mod outbox;
 mod pump;
+mod slow;
 mod sockjs;
 mod tcp;
 mod testserver;
@@ -53,6 +54,8 @@ pub(crate) struct AppState {
     pub(crate) closes: Arc<api::RecentCloses>,
     /// SockJS sessions over HTTP transports (`None` when SockJS is off).
     pub(crate) sockjs: Option<Arc<sockjs::Registry>>,
+    /// The slow-consumer limits of every outbox, with their close counters.
+    pub(crate) send_limits: Arc<slow::SendLimits>,
 }
 
 /// A server error.
@@ -123,6 +126,7 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let send_limits = slow::SendLimits::from_config(&config.limits);
         let sockjs = config.sockjs.enabled.then(|| {
             sockjs::Registry::start(
                 endpoint::Kind::Stomp(broker.clone()),
@@ -131,6 +135,7 @@ impl Server {
                     disconnect_delay: config.sockjs.disconnect_delay,
                     response_limit: config.sockjs.response_limit,
                 },
+                send_limits.clone(),
             )
         });
         let closes = Arc::new(api::RecentCloses::default());
@@ -153,6 +158,7 @@ impl Server {
                 started_at: std::time::SystemTime::now(),
                 instance: instance_id(),
                 closes,
+                send_limits,
                 sockjs,
                 broker,
                 config,

@@ -12,9 +12,15 @@
 //! also spares glibc's allocator frees across threads, which contend with the publisher's
 //! allocations. Publishers whose fan-out left this outbox above its high-water mark wait
 //! ([`Outbox::poll_drained`]) until the connection has written it down to half of it.
+//!
+//! Slow consumers ([`crate::slow`]): a push that takes the queue above `limits.send_buffer_limit`,
+//! or congestion that lasts `limits.send_time_limit`, closes the outbox with 4500 — what is
+//! queued is dropped, waiting publishers are released, and the connection stops writing at once
+//! ([`ConnOutbox::poll_abort`]). The hot path pays one comparison for it; the clock is read only
+//! above the high-water mark.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -22,6 +28,7 @@ use parking_lot::Mutex;
 use stompbox_broker::{CloseStatus, Outbound, Outbox, Tail};
 use stompbox_sockjs as sockjs;
 
+use crate::slow::{Guard, Limit, Meter, Released, SendLimits};
 use crate::wsconn::write;
 
 /// One queued item.
@@ -44,12 +51,11 @@ pub(crate) enum Item {
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct ConnOutbox {
-    /// Bytes pushed and not yet written (as [`Outbound::wire_len`] counts them).
-    queued: AtomicUsize,
-    /// Above this many queued bytes the outbox is congested; publishers wait until it is at or
-    /// below half of it.
-    high_water: usize,
+    /// Bytes pushed and not yet written (as [`Outbound::wire_len`] counts them), against the
+    /// high-water mark above which publishers wait until it is at or below half of it.
+    meter: Meter,
     state: Mutex<State>,
+    limits: Arc<SendLimits>,
 }
 
 #[derive(Debug, Default)]
@@ -62,14 +68,14 @@ struct State {
     head: Option<Bytes>,
     /// A close was requested: later pushes are dropped (the session is closing).
     close: Option<Box<CloseStatus>>,
-    /// The connection task, when it found the outbox empty.
+    /// The connection task, when it found the outbox empty or its socket full.
     task: Option<Waker>,
     /// The connection is gone: pushes are dropped and nobody waits for a drain.
     closed: bool,
     /// An empty queue to take `items`' place at the next take.
     spare: VecDeque<Item>,
-    /// Publishers waiting for the outbox to drain.
-    drain_waiters: Vec<Waker>,
+    /// Publishers waiting for the outbox to drain, and the slow-consumer limits.
+    guard: Guard,
 }
 
 impl State {
@@ -148,17 +154,13 @@ impl Batch {
 }
 
 impl ConnOutbox {
-    /// An empty outbox, congested above `high_water` bytes.
-    pub(crate) fn new(high_water: usize) -> ConnOutbox {
+    /// An empty outbox, congested above `limits.high_water` bytes.
+    pub(crate) fn new(limits: Arc<SendLimits>) -> ConnOutbox {
         ConnOutbox {
+            meter: Meter::new(limits.high_water),
             state: Mutex::new(State::default()),
-            queued: AtomicUsize::new(0),
-            high_water,
+            limits,
         }
-    }
-
-    fn low_water(&self) -> usize {
-        self.high_water / 2
     }
 
     /// Takes everything queued; when nothing is, registers the task to be woken by the next
@@ -203,37 +205,51 @@ impl ConnOutbox {
         if bytes == 0 {
             return;
         }
-        let left = self.queued.fetch_sub(bytes, Ordering::AcqRel) - bytes;
-        if left <= self.low_water() {
-            let waiters = std::mem::take(&mut self.state.lock().drain_waiters);
-            waiters.into_iter().for_each(Waker::wake);
+        if self.meter.sub(bytes) {
+            let released = self.state.lock().guard.release();
+            released.wake();
         }
+    }
+
+    /// For the connection while its socket is full: `Ready` with the 4500 status once the
+    /// outbox was closed as a slow consumer (stop writing, end the connection); otherwise
+    /// registers `cx` to be woken then.
+    pub(crate) fn poll_abort(&self, cx: &mut Context<'_>) -> Poll<CloseStatus> {
+        let mut state = self.state.lock();
+        if let Some(limit) = state.guard.tripped() {
+            return Poll::Ready(self.limits.status(limit));
+        }
+        match &state.task {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.task = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// The connection ended: drops what is queued, refuses later pushes and releases waiting
     /// publishers.
     pub(crate) fn close(&self) {
-        let (queued, waiters) = {
+        let (queued, released) = {
             let mut state = self.state.lock();
             state.closed = true;
             state.task = None;
             state.close = None;
             state.head = None;
-            self.queued.store(0, Ordering::Release);
+            self.meter.clear();
             let queued = (
                 std::mem::take(&mut state.items),
                 std::mem::take(&mut state.spare),
             );
-            (queued, std::mem::take(&mut state.drain_waiters))
+            (queued, state.guard.release())
         };
         drop(queued);
-        waiters.into_iter().for_each(Waker::wake);
+        released.wake();
     }
 
     /// Queues under the lock (`put` returns the bytes it queued) and wakes the task if the
-    /// outbox was empty.
+    /// outbox was empty; above the high-water mark, applies the slow-consumer limits.
     fn enqueue(&self, put: impl FnOnce(&mut State) -> usize) {
-        let task = {
+        let (task, tripped) = {
             let mut state = self.state.lock();
             if state.closed || state.close.is_some() {
                 return;
@@ -241,12 +257,54 @@ impl ConnOutbox {
             let was_empty = state.is_empty();
             let added = put(&mut state);
             state.counted += added;
-            self.queued.fetch_add(added, Ordering::AcqRel);
-            if was_empty { state.task.take() } else { None }
+            let tripped = match self.meter.add(added) {
+                None => None,
+                Some(queued) => state
+                    .guard
+                    .check_push(&self.limits, queued, added)
+                    .map(|limit| self.trip(&mut state, limit)),
+            };
+            (if was_empty { state.task.take() } else { None }, tripped)
         };
         if let Some(task) = task {
             task.wake();
         }
+        if let Some(tripped) = tripped {
+            tripped.finish();
+        }
+    }
+
+    /// Closes the outbox as a slow consumer (under the lock): drops what is queued, refuses
+    /// later pushes, and queues the 4500 close for a connection that is not stuck writing.
+    #[cold]
+    fn trip(&self, state: &mut State, limit: Limit) -> Box<Tripped> {
+        let released = state.guard.trip(&self.limits, limit);
+        state.close = Some(Box::new(self.limits.status(limit)));
+        state.head = None;
+        state.counted = 0;
+        self.meter.clear();
+        Box::new(Tripped {
+            items: std::mem::take(&mut state.items),
+            task: state.task.take(),
+            released,
+        })
+    }
+}
+
+/// What a slow-consumer close leaves to do once the lock is released.
+struct Tripped {
+    items: VecDeque<Item>,
+    task: Option<Waker>,
+    released: Released,
+}
+
+impl Tripped {
+    fn finish(self) {
+        drop(self.items);
+        if let Some(task) = self.task {
+            task.wake();
+        }
+        self.released.wake();
     }
 }
 
@@ -284,26 +342,33 @@ impl Outbox for ConnOutbox {
     }
 
     fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.meter.queued()
     }
 
     fn is_congested(&self) -> bool {
-        self.queued_bytes() > self.high_water
+        self.meter.is_congested()
     }
 
+    /// Pending until drained; bounded by `limits.send_time_limit`, after which the outbox is
+    /// closed as a slow consumer and every waiter released.
     fn poll_drained(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.queued_bytes() <= self.low_water() {
+        if self.meter.is_drained() {
             return Poll::Ready(());
         }
-        let mut state = self.state.lock();
-        // Checked again under the lock: `written` takes the waiters under it after counting.
-        if state.closed || self.queued_bytes() <= self.low_water() {
-            return Poll::Ready(());
-        }
-        if !state.drain_waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            state.drain_waiters.push(cx.waker().clone());
-        }
-        Poll::Pending
+        let tripped = {
+            let mut state = self.state.lock();
+            let finished = state.closed || state.close.is_some();
+            match state
+                .guard
+                .poll_wait(&self.meter, &self.limits, finished, cx)
+            {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Ready(Some(limit)) => self.trip(&mut state, limit),
+            }
+        };
+        tripped.finish();
+        Poll::Ready(())
     }
 }
 

@@ -7,9 +7,9 @@ use std::time::Instant;
 use axum::http::{HeaderMap, header};
 use stompbox_broker::Transport;
 
-use crate::LimitsConfig;
 use crate::endpoint::{Endpoint, Kind};
 use crate::outbox::ConnOutbox;
+use crate::slow::SendLimits;
 
 /// Opens an endpoint whose outbox is a [`ConnOutbox`] the connection task drains.
 pub(crate) fn open(
@@ -17,7 +17,7 @@ pub(crate) fn open(
     id: Option<&str>,
     transport: Transport,
     remote: SocketAddr,
-    limits: &LimitsConfig,
+    limits: &Arc<SendLimits>,
 ) -> (Box<dyn Endpoint>, Arc<ConnOutbox>) {
     let opening = Opening {
         session_id: id.map(str::to_string),
@@ -59,9 +59,9 @@ pub(crate) fn open_from(
     opening: Opening,
     transport: Transport,
     remote: SocketAddr,
-    limits: &LimitsConfig,
+    limits: &Arc<SendLimits>,
 ) -> (Box<dyn Endpoint>, Arc<ConnOutbox>) {
-    let outbox = Arc::new(ConnOutbox::new(limits.outbox_high_water));
+    let outbox = Arc::new(ConnOutbox::new(limits.clone()));
     let endpoint = kind.open(
         opening.session_id.as_deref(),
         opening.authorization,

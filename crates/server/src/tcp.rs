@@ -72,10 +72,11 @@ async fn serve_split(
         None,
         Transport::Tcp,
         remote,
-        &app.config.limits,
+        &app.send_limits,
     );
     let status = run(session.as_mut(), reader, writer, &outbox).await;
-    let _ = writer.shutdown().await;
+    // Bounded: over TLS the close_notify may never fit into the socket of a slow consumer.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer.shutdown()).await;
     outbox.close();
     session.close(status, now());
 }
@@ -106,15 +107,24 @@ async fn run(
             mut batch = poll_fn(|cx| outbox.poll_take(cx)) => {
                 while !batch.items.is_empty() {
                     batch.encode(&mut out, Encoding::Stomp, MAX_BATCH_BYTES);
-                    if writer.write_all(&out).await.is_err() {
-                        return CloseStatus::abnormal();
+                    tokio::select! {
+                        biased;
+                        written = writer.write_all(&out) => if written.is_err() {
+                            return CloseStatus::abnormal();
+                        },
+                        // A slow consumer whose socket is full: closed without waiting for it.
+                        status = poll_fn(|cx| outbox.poll_abort(cx)) => return status,
                     }
                     out.clear();
                     session.handle_sent(now());
                 }
                 // A no-op on TCP; TLS may hold the end of the batch until flushed.
-                if writer.flush().await.is_err() {
-                    return CloseStatus::abnormal();
+                tokio::select! {
+                    biased;
+                    flushed = writer.flush() => if flushed.is_err() {
+                        return CloseStatus::abnormal();
+                    },
+                    status = poll_fn(|cx| outbox.poll_abort(cx)) => return status,
                 }
                 if out.capacity() > MAX_BATCH_BYTES {
                     out = BytesMut::new();

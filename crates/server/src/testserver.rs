@@ -33,6 +33,7 @@ impl SockJsTestServer {
         let config = ServerConfig::default();
         let app = Arc::new(AppState {
             broker: Broker::new(config.broker_config()?),
+            send_limits: crate::slow::SendLimits::from_config(&config.limits),
             config,
             tracker: TaskTracker::new(),
             stop_accepting: CancellationToken::new(),
@@ -94,6 +95,7 @@ impl SockJsTestServer {
                     disconnect_delay: config.disconnect_delay,
                     response_limit: config.response_limit,
                 },
+                self.app.send_limits.clone(),
             );
             router = router.merge(sockjs::routes(Arc::new(Mount {
                 app: self.app.clone(),

@@ -207,6 +207,12 @@ impl Session {
         }
     }
 
+    /// Drops the queued messages, undelivered (a receiver too slow for them is closed without
+    /// them: the next one gets the close frame at once).
+    pub fn discard_queued(&mut self) {
+        self.queue.clear();
+    }
+
     /// Server-initiated close. Messages already queued are still delivered, then `c[code,reason]`;
     /// afterwards [`Session::attach`] answers `Closed { code, reason }`. A second close is ignored.
     pub fn close(&mut self, code: u16, reason: &str) {

@@ -13,27 +13,14 @@ use parking_lot::Mutex;
 use stompbox_broker::{CloseStatus, ClosedBy, Outbound, Outbox, Transport};
 use stompbox_closecode::codes;
 use stompbox_sockjs::{self as sockjs, Attach, Detach, ReceiverId, SessionConfig};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::time::{DelayQueue, delay_queue};
 
+use super::outbox::SockOutbox;
 use crate::endpoint::{Endpoint, Kind};
 use crate::pump::now;
+use crate::slow::SendLimits;
 use crate::ws::to_text;
-
-/// Where the broker puts a SockJS session's outbound frames until a receiver takes them.
-#[derive(Default)]
-pub(crate) struct SockOutbox {
-    queue: Mutex<Vec<Outbound>>,
-    /// Wakes the attached receiver (one at most) and the timer task's rescheduling.
-    pub(crate) notify: Notify,
-}
-
-impl Outbox for SockOutbox {
-    fn push(&self, item: Outbound) {
-        self.queue.lock().push(item);
-        self.notify.notify_one();
-    }
-}
 
 /// The mutable state of one SockJS session.
 pub(crate) struct Inner {
@@ -44,6 +31,8 @@ pub(crate) struct Inner {
     scheduled: Option<Instant>,
     /// When the last receiver left (for the `receiver-lost after …` cause).
     detached_at: Option<Instant>,
+    /// Bytes of the messages in `sockjs`'s queue, still counted by the outbox.
+    held: usize,
 }
 
 impl Inner {
@@ -70,23 +59,39 @@ impl SockSession {
     /// Moves what the broker queued into the SockJS session; ends the STOMP session when it
     /// asked to close.
     pub(crate) fn drain(&self, inner: &mut Inner, now: Instant) {
-        let items = std::mem::take(&mut *self.outbox.queue.lock());
+        let (items, slow) = self.outbox.take();
         for item in items {
             match item {
                 Outbound::Close(status) => {
                     inner.sockjs.close(status.code, status.wire_reason());
-                    if !inner.ended {
-                        inner.ended = true;
-                        inner.endpoint.close(status, now);
-                    }
+                    self.end(inner, status, now);
                 }
-                other if !inner.ended => inner.sockjs.push_message(to_text(&other)),
+                other if !inner.ended => {
+                    inner.held += other.wire_len();
+                    inner.sockjs.push_message(to_text(&other));
+                }
                 _ => {}
             }
         }
+        if let Some(status) = slow {
+            // A slow consumer: what it has not taken is dropped, so the next receiver gets
+            // c[4500,…] at once.
+            inner.sockjs.discard_queued();
+            inner.sockjs.close(status.code, status.wire_reason());
+            self.end(inner, status, now);
+        }
+        self.settle(inner);
         // SockJS heartbeats are redundant while STOMP heart-beats flow (as in Spring).
         let stomp_beats = inner.endpoint.has_own_heartbeats();
         inner.sockjs.set_heartbeat_enabled(!stomp_beats);
+    }
+
+    /// Credits the outbox with the bytes that left the SockJS session's queue (handed to a
+    /// receiver, or dropped).
+    fn settle(&self, inner: &mut Inner) {
+        if inner.held > 0 && inner.sockjs.pending_len() == 0 {
+            self.outbox.written(std::mem::take(&mut inner.held));
+        }
     }
 
     /// Ends the STOMP session (once) with `status`.
@@ -94,6 +99,7 @@ impl SockSession {
         if !inner.ended {
             inner.ended = true;
             inner.endpoint.close(status, now);
+            self.outbox.close();
         }
     }
 
@@ -102,6 +108,7 @@ impl SockSession {
         let mut inner = self.inner.lock();
         self.drain(&mut inner, now);
         let frame = inner.sockjs.poll_frame(receiver, now);
+        self.settle(&mut inner);
         if frame.is_some() {
             // Any frame, `h` included, is server traffic on the path (idle-time analytics).
             inner.endpoint.handle_sent(now);
@@ -116,6 +123,7 @@ pub(crate) struct Registry {
     kind: Kind,
     config: SessionConfig,
     timers: mpsc::UnboundedSender<(Arc<str>, Instant)>,
+    limits: Arc<SendLimits>,
 }
 
 /// Outboxes a session's input left above their high-water marks.
@@ -131,13 +139,18 @@ pub(crate) enum Attached {
 
 impl Registry {
     /// A registry and its timer task.
-    pub(crate) fn start(kind: Kind, config: SessionConfig) -> Arc<Registry> {
+    pub(crate) fn start(
+        kind: Kind,
+        config: SessionConfig,
+        limits: Arc<SendLimits>,
+    ) -> Arc<Registry> {
         let (timers, rx) = mpsc::unbounded_channel();
         let registry = Arc::new(Registry {
             sessions: Mutex::new(HashMap::new()),
             kind,
             config,
             timers,
+            limits,
         });
         tokio::spawn(drive_timers(Arc::downgrade(&registry), rx));
         registry
@@ -167,9 +180,14 @@ impl Registry {
             match sessions.get(id) {
                 Some(s) => s.clone(),
                 None => {
-                    let outbox = Arc::new(SockOutbox::default());
+                    let id: Arc<str> = Arc::from(id);
+                    let outbox = Arc::new(SockOutbox::new(
+                        self.limits.clone(),
+                        id.clone(),
+                        self.timers.downgrade(),
+                    ));
                     let endpoint = self.kind.open(
-                        Some(id),
+                        Some(&*id),
                         authorization,
                         Transport::SockJs,
                         remote,
@@ -177,7 +195,7 @@ impl Registry {
                         now,
                     );
                     let session = Arc::new(SockSession {
-                        id: Arc::from(id),
+                        id,
                         outbox,
                         inner: Mutex::new(Inner {
                             sockjs: sockjs::Session::new(self.config, now),
@@ -185,6 +203,7 @@ impl Registry {
                             ended: false,
                             scheduled: None,
                             detached_at: None,
+                            held: 0,
                         }),
                     });
                     sessions.insert(session.id.clone(), session.clone());
@@ -225,6 +244,7 @@ impl Registry {
             let now = now();
             inner.sockjs.detach(receiver, how, now);
             inner.detached_at = Some(now);
+            session.settle(&mut inner);
         }
         self.reschedule(session);
     }
@@ -308,6 +328,7 @@ impl Registry {
             }
         };
         if finished {
+            session.outbox.close();
             self.sessions.lock().remove(id);
         } else {
             session.outbox.notify.notify_one();

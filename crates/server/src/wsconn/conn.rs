@@ -232,6 +232,12 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
                 self.handle_timer();
                 continue;
             }
+            if !self.out.is_empty() {
+                // The socket is full: a slow-consumer close must not wait for it to drain.
+                if let Poll::Ready(status) = self.outbox.poll_abort(cx) {
+                    return Poll::Ready(End::Abort(status));
+                }
+            }
             return Poll::Pending;
         }
     }
@@ -487,7 +493,8 @@ mod tests {
             listener.accept()
         );
         let (_client, (server, _)) = (client.unwrap(), accepted.unwrap());
-        let outbox = Arc::new(ConnOutbox::new(1 << 20));
+        let limits = crate::slow::SendLimits::new(1 << 20, 1 << 21, Duration::from_secs(10));
+        let outbox = Arc::new(ConnOutbox::new(limits));
         let endpoint = Kind::Echo.open(
             None,
             None,

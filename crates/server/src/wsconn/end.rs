@@ -28,6 +28,9 @@ pub(super) enum End {
     Close(CloseStatus),
     /// Stop at once without a Close frame (the peer vanished, or SockJS broken JSON).
     Drop(CloseStatus),
+    /// A slow consumer: its socket is full, so our Close goes out only if it fits now (after
+    /// the rest of any frame already started), and nobody waits for a reply.
+    Abort(CloseStatus),
 }
 
 impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
@@ -61,17 +64,33 @@ impl<Io: AsyncRead + AsyncWrite + Unpin + Send> Conn<Io> {
                 status
             }
             End::Drop(status) => status,
+            End::Abort(status) => {
+                self.put_close(&status);
+                let out = std::mem::take(&mut self.out);
+                // One attempt each to write and to flush (TLS), without waiting.
+                let _ = poll_fn(|cx| {
+                    let _ = Pin::new(&mut self.io).poll_write(cx, &out);
+                    Poll::Ready(Pin::new(&mut self.io).poll_flush(cx))
+                })
+                .await;
+                status
+            }
         }
     }
 
-    /// Sends our Close (after what is pending, and SockJS's `c[…]` frame) and waits for the
-    /// peer's, discarding anything else it sends meanwhile.
-    async fn close_handshake(&mut self, status: &CloseStatus) {
+    /// Queues our Close after what is pending (SockJS's `c[…]` frame first).
+    fn put_close(&mut self, status: &CloseStatus) {
         if let Framing::SockJs { .. } = self.framing {
             let frame = sockjs::close_frame(status.code, status.wire_reason());
             write::put_text(&mut self.out, &frame);
         }
         write::put_close(&mut self.out, Some((status.code, status.wire_reason())));
+    }
+
+    /// Sends our Close (after what is pending, and SockJS's `c[…]` frame) and waits for the
+    /// peer's, discarding anything else it sends meanwhile.
+    async fn close_handshake(&mut self, status: &CloseStatus) {
+        self.put_close(status);
         let out = std::mem::take(&mut self.out);
         if self.io.write_all(&out).await.is_err() || self.io.flush().await.is_err() {
             return;
