@@ -23,6 +23,16 @@ pub struct BrokerConfig {
     pub limits: Limits,
     /// Most subscriptions one session may hold. Default: 1000.
     pub max_subscriptions: usize,
+    /// Most sessions open at once (every transport). A session opened over it is closed at once
+    /// with 1013 "Try Again Later" (over TCP, which has no close code, after an ERROR frame).
+    /// 0 = no limit. Default: 0.
+    pub max_sessions: usize,
+    /// Most frames per second one session may send, on average; over it the session gets an
+    /// ERROR frame and is closed with 1008. 0 = no limit. Default: 0.
+    pub max_inbound_rate: u32,
+    /// Frames a session may send at once before `max_inbound_rate` applies (the bucket's
+    /// depth); 0 = one second's worth. Default: 0.
+    pub inbound_burst: u32,
     /// Most messages one queue keeps for want of a consumer; a SEND over it gets an ERROR and
     /// the session closes with 1013 (redeliveries are never refused). Default: 100 000.
     pub max_queue_depth: usize,
@@ -38,6 +48,9 @@ impl Default for BrokerConfig {
             versions: Version::ALL.to_vec(),
             limits: Limits::default(),
             max_subscriptions: 1000,
+            max_sessions: 0,
+            max_inbound_rate: 0,
+            inbound_burst: 0,
             max_queue_depth: 100_000,
         }
     }

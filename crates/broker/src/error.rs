@@ -91,6 +91,17 @@ pub enum BrokerError {
     /// Too many subscriptions on one session.
     #[error("subscription limit reached: at most {0} subscriptions per session")]
     TooManySubscriptions(usize),
+    /// The session sent frames faster than `max_inbound_rate` allows.
+    #[error("inbound rate limit exceeded: more than {rate} frames/s (burst {burst})")]
+    InboundRateExceeded {
+        /// Frames per second allowed on average.
+        rate: u32,
+        /// Frames allowed at once.
+        burst: u32,
+    },
+    /// The session was opened while `max_sessions` sessions were open.
+    #[error("too many connections: the server holds at most {0} sessions; try again later")]
+    TooManySessions(usize),
     /// The authorizer refused a SUBSCRIBE or SEND.
     #[error("{command} to `{destination}` refused by the ACL: {why}")]
     AccessDenied {
@@ -122,6 +133,8 @@ impl BrokerError {
             BrokerError::Decode(e) => e.close_code(),
             BrokerError::AuthFailed(_) => codes::POLICY_VIOLATION,
             BrokerError::TooManySubscriptions(_) => codes::POLICY_VIOLATION,
+            BrokerError::InboundRateExceeded { .. } => codes::POLICY_VIOLATION,
+            BrokerError::TooManySessions(_) => codes::TRY_AGAIN_LATER,
             BrokerError::AccessDenied { .. } => codes::POLICY_VIOLATION,
             // Capacity, not the client's fault: try again once consumers have caught up.
             BrokerError::QueueFull { .. } => codes::TRY_AGAIN_LATER,

@@ -139,7 +139,8 @@ impl Broker {
         if let Some(status) = shutdown {
             outbox.push(Outbound::Close(status));
         }
-        session
+        // Over `max_sessions`: closed at once with 1013 (session/limits.rs).
+        self.admit(session)
     }
 
     /// Registers a handler for SENDs to `/app{path}` (e.g. `path = "/hello"`), replacing any

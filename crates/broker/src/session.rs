@@ -25,6 +25,7 @@ use crate::error::clip;
 use crate::outbox::{Outbound, Outbox};
 use crate::router::{self, SessionEntry};
 use crate::stats::SessionSummary;
+mod limits;
 mod send;
 mod subscriptions;
 
@@ -89,6 +90,8 @@ pub struct Session {
     congested: Vec<Arc<dyn Outbox>>,
     /// Input is buffered, not decoded, until [`Session::resume`].
     paused: bool,
+    /// The inbound frame rate limiter (`max_inbound_rate`).
+    rate: limits::InboundRate,
     /// Until CONNECT: the handshake's `Authorization` header.
     handshake_authorization: Option<Box<str>>,
     /// The session id was chosen by the client (SockJS): see [`router::anonymous_key`].
@@ -170,6 +173,7 @@ impl Session {
             transactions: HashMap::new(),
             congested: Vec::new(),
             paused: false,
+            rate: limits::InboundRate::default(),
             handshake_authorization: None,
             chosen_id: false,
             access: None,
@@ -257,6 +261,9 @@ impl Session {
                 Ok(Some(Item::HeartBeat)) => {}
                 Ok(Some(Item::Frame(frame))) => {
                     self.broker.inner.stats.frame_received();
+                    if !self.admit_frame(now) {
+                        break;
+                    }
                     let receipt = frame.header("receipt").map(str::to_string);
                     if let Err(error) = self.handle_frame(frame, receipt.as_deref(), now) {
                         self.fail(&error, receipt.as_deref());

@@ -72,6 +72,8 @@ pub struct BrokerStats {
     /// Times a session stopped being read because what it sent left outboxes above their
     /// high-water marks (back-pressure).
     pub backpressure_pauses: u64,
+    /// Sessions closed at once with 1013 because `max_sessions` were open.
+    pub sessions_refused: u64,
     /// Closed sessions by code and closer.
     pub closes: Vec<CloseCount>,
 }
@@ -85,6 +87,7 @@ pub(crate) struct Counters {
     frames: AtomicU64,
     errors: AtomicU64,
     pauses: AtomicU64,
+    refused: AtomicU64,
     closes: Mutex<BTreeMap<(u16, u8), u64>>,
     live: Mutex<HashMap<Arc<str>, SessionSummary>>,
 }
@@ -118,6 +121,16 @@ impl Counters {
     pub(crate) fn paused(&self) {
         self.pauses.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sessions opened and not yet closed: two atomic loads, no lock.
+    pub(crate) fn open_now(&self) -> u64 {
+        let opened = self.opened.load(Ordering::Relaxed);
+        opened.saturating_sub(self.closed.load(Ordering::Relaxed))
+    }
+
     pub(crate) fn error_sent(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -178,6 +191,7 @@ impl Counters {
             frames_received: self.frames.load(Ordering::Relaxed),
             errors_sent: self.errors.load(Ordering::Relaxed),
             backpressure_pauses: self.pauses.load(Ordering::Relaxed),
+            sessions_refused: self.refused.load(Ordering::Relaxed),
             closes: self
                 .closes
                 .lock()

@@ -1,8 +1,9 @@
 //! The authenticator `[auth]` configures: `login`/`passcode` against argon2 password hashes, and
 //! JWT bearer tokens (HS256, RS256) in the `passcode` or the handshake's `Authorization` header.
 //!
-//! The refusal reasons say which check failed (unknown user, bad password, expired token, bad
-//! signature …) and nothing more. Argon2 is slow on purpose; a password that verified is
+//! A wrong login or password gets one answer, `bad credentials`, whichever was wrong (an unknown
+//! user is checked against a dummy hash, so the time taken does not tell either), and the server
+//! logs which it was; token refusals say which check failed (expired, bad signature …). Argon2 is slow on purpose; a password that verified is
 //! remembered as an HMAC-SHA256 tag (a random key per process, one entry per configured user),
 //! so that a reconnecting client does not pay for the hash again.
 
@@ -30,7 +31,12 @@ pub(crate) struct ConfigAuthenticator {
     /// Per user: the tag of the password that last verified.
     verified: Mutex<HashMap<String, hmac::Tag>>,
     tag_key: hmac::Key,
+    /// Checked for unknown users, so that they take as long as a wrong password.
+    dummy_hash: String,
 }
+
+/// What a client is told when the login or the password is wrong.
+const BAD_CREDENTIALS: &str = "bad credentials";
 
 impl ConfigAuthenticator {
     pub(crate) fn new(
@@ -57,6 +63,10 @@ impl ConfigAuthenticator {
             anonymous,
             verified: Mutex::new(HashMap::new()),
             tag_key,
+            dummy_hash: users
+                .first()
+                .map(|u| u.password_hash.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -79,23 +89,35 @@ impl ConfigAuthenticator {
     }
 
     fn check_password(&self, login: &str, password: &str) -> Result<Principal, String> {
-        let user = self
-            .users
-            .get(login)
-            .ok_or_else(|| format!("unknown user `{}`", clip(login)))?;
+        let Some(user) = self.users.get(login) else {
+            // As long as a wrong password takes (the hash of another user; whether it matches
+            // does not matter).
+            let _ = verify(&self.dummy_hash, password);
+            tracing::info!(target: "stompbox::auth", login = clip(login), "refused: unknown user");
+            return Err(BAD_CREDENTIALS.into());
+        };
         let principal = || Principal::new(login).with_roles(user.roles.iter().cloned());
         if self.remembered(login, password) {
             return Ok(principal());
         }
-        // Validated when the configuration was loaded.
-        let hash = PasswordHash::new(&user.password_hash).map_err(|_| "bad password")?;
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .map_err(|_| "bad password".to_string())?;
+        if !verify(&user.password_hash, password) {
+            tracing::info!(target: "stompbox::auth", login = clip(login), "refused: wrong password");
+            return Err(BAD_CREDENTIALS.into());
+        }
         let tag = hmac::sign(&self.tag_key, &Self::message(login, password));
         self.verified.lock().insert(login.to_string(), tag);
         Ok(principal())
     }
+}
+
+/// Whether `password` matches the argon2 PHC string `hash` (validated when the configuration
+/// was loaded; an unparsable one matches nothing).
+fn verify(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|hash| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 impl Authenticator for ConfigAuthenticator {

@@ -25,6 +25,11 @@ pub struct ServerConfig {
     pub limits: LimitsConfig,
     /// SockJS at the same endpoint.
     pub sockjs: SockJsConfig,
+    /// Browser origins allowed besides the server's own, for WebSocket upgrades and SockJS:
+    /// `host:port` patterns (`*` for any part, `*.example.com` for subdomains) or full origins
+    /// (`https://app.example.com`); `["*"]` allows every site. Others get 403; requests without
+    /// an `Origin` (non-browser clients) are always allowed. Default: `[]` (same origin only).
+    pub allowed_origins: Vec<String>,
     /// TLS on the listeners. Default: off.
     pub tls: crate::tls::TlsConfig,
     /// On SIGTERM/SIGINT, how long to wait for sessions to take their close (1001, or 1012 with
@@ -58,7 +63,7 @@ pub struct SockJsConfig {
     /// Where the iframe page loads sockjs-client from. Default: empty, meaning the copy the server
     /// serves itself at `<endpoint>/sockjs.min.js`.
     pub client_url: String,
-    /// Origins allowed to use SockJS, reported in `/info` (`*:*` = all). Default: `["*:*"]`.
+    /// Deprecated alias of the top-level `allowed_origins` (both lists apply). Default: `[]`.
     pub origins: Vec<String>,
 }
 
@@ -100,18 +105,19 @@ pub struct LimitsConfig {
     /// read (back-pressure, through TCP) until it is down to half. Default: 262144 (256 KiB):
     /// larger values bought no fan-out throughput in measurements, only memory under load.
     pub outbox_high_water: usize,
+    /// Most connections at once (WebSocket, SockJS sessions and STOMP/TCP together); over it a
+    /// WebSocket upgrade gets 503, a new SockJS session `c[1013,"Try Again Later"]`, a TCP
+    /// connection an ERROR frame. 0 = no limit. Default: 50000.
+    pub max_connections: usize,
+    /// Most STOMP frames per second one session may send on average; over it: ERROR, then
+    /// close 1008. 0 = no limit. Default: 0.
+    pub max_inbound_rate: u32,
+    /// Frames one session may send at once before `max_inbound_rate` applies; 0 = one
+    /// second's worth. Default: 0.
+    pub inbound_burst: u32,
     /// Most messages one queue keeps for want of a consumer; a SEND over it gets an ERROR and
     /// the session closes with 1013 (nothing is dropped silently). Default: 100000.
     pub max_queue_depth: usize,
-    /// Most bytes queued for one connection or SockJS session (like Spring's
-    /// `sendBufferSizeLimit`): a message that would queue more closes it with 4500 (slow
-    /// consumer). At least `outbox_high_water`. Default: 1048576 (1 MiB).
-    pub send_buffer_limit: usize,
-    /// Longest a connection's queue may stay above `outbox_high_water` without draining to half
-    /// of it (like Spring's `sendTimeLimit`); then it is closed with 4500 (slow consumer) and
-    /// the publishers waiting for it go on. Default: `"10s"`.
-    #[serde(with = "humantime_serde")]
-    pub send_time_limit: Duration,
 }
 
 impl Default for ServerConfig {
@@ -123,6 +129,7 @@ impl Default for ServerConfig {
             stomp: StompConfig::default(),
             limits: LimitsConfig::default(),
             sockjs: SockJsConfig::default(),
+            allowed_origins: Vec::new(),
             tls: crate::tls::TlsConfig::default(),
             shutdown_timeout: Duration::from_secs(5),
             auth: crate::auth_config::AuthConfig::default(),
@@ -140,7 +147,7 @@ impl Default for SockJsConfig {
             websocket: true,
             cookie_needed: false,
             client_url: String::new(),
-            origins: vec!["*:*".to_string()],
+            origins: Vec::new(),
         }
     }
 }
@@ -167,9 +174,10 @@ impl Default for LimitsConfig {
             max_header_len: l.max_header_len,
             ws_read_buffer: 4096,
             outbox_high_water: 256 * 1024,
+            max_connections: 50_000,
+            max_inbound_rate: 0,
+            inbound_burst: 0,
             max_queue_depth: 100_000,
-            send_buffer_limit: 1 << 20,
-            send_time_limit: Duration::from_secs(10),
         }
     }
 }
@@ -250,7 +258,6 @@ impl ServerConfig {
             ("sockjs.heartbeat", self.sockjs.heartbeat),
             ("sockjs.disconnect_delay", self.sockjs.disconnect_delay),
             ("shutdown_timeout", self.shutdown_timeout),
-            ("limits.send_time_limit", self.limits.send_time_limit),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::Invalid {
@@ -261,15 +268,7 @@ impl ServerConfig {
         }
         self.auth.validate()?;
         self.tls.validate()?;
-        if self.limits.send_buffer_limit < self.limits.outbox_high_water {
-            return Err(ConfigError::Invalid {
-                field: "limits.send_buffer_limit",
-                why: format!(
-                    "{} is below limits.outbox_high_water ({}): consumers would be closed as slow before their publishers are ever paused",
-                    self.limits.send_buffer_limit, self.limits.outbox_high_water
-                ),
-            });
-        }
+        crate::gate::origin_policy(self)?;
         if !(self.stomp.heartbeat_grace >= 1.0 && self.stomp.heartbeat_grace <= 100.0) {
             return Err(ConfigError::Invalid {
                 field: "stomp.heartbeat_grace",
@@ -317,6 +316,9 @@ impl ServerConfig {
                 max_header_len: self.limits.max_header_len,
             },
             max_subscriptions: self.stomp.max_subscriptions,
+            max_sessions: self.limits.max_connections,
+            max_inbound_rate: self.limits.max_inbound_rate,
+            inbound_burst: self.limits.inbound_burst,
             max_queue_depth: self.limits.max_queue_depth,
             ..BrokerConfig::default()
         })
@@ -342,14 +344,6 @@ mod tests {
             ("endpoint = \"ws\"", "endpoint"),
             ("[stomp]\nversions = [\"2.0\"]", "stomp.versions"),
             ("[limits]\nmax_frame_size = 0", "limits.max_frame_size"),
-            (
-                "[limits]\nsend_buffer_limit = 1000",
-                "limits.send_buffer_limit",
-            ),
-            (
-                "[limits]\nsend_time_limit = \"0s\"",
-                "limits.send_time_limit",
-            ),
         ] {
             match ServerConfig::from_toml(text) {
                 Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),

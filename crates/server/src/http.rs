@@ -41,8 +41,9 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         {
-            let mut text = render_metrics(&app.broker.stats());
-            app.send_limits.render_metrics(&mut text);
+            let stats = app.broker.stats();
+            let mut text = render_metrics(&stats);
+            app.gate.render_metrics(&mut text, stats.sessions_refused);
             render_analytics(&mut text, &app.analytics.lock());
             render_process(&mut text);
             if let Some(registry) = &app.sockjs {

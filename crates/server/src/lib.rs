@@ -14,10 +14,10 @@ mod config;
 mod endpoint;
 #[doc(hidden)]
 pub mod fuzzing;
+mod gate;
 mod http;
 mod outbox;
 mod pump;
-mod slow;
 mod sockjs;
 mod tcp;
 mod testserver;
@@ -54,8 +54,8 @@ pub(crate) struct AppState {
     pub(crate) closes: Arc<api::RecentCloses>,
     /// SockJS sessions over HTTP transports (`None` when SockJS is off).
     pub(crate) sockjs: Option<Arc<sockjs::Registry>>,
-    /// The slow-consumer limits of every outbox, with their close counters.
-    pub(crate) send_limits: Arc<slow::SendLimits>,
+    /// The Origin check and the connection cap at the HTTP edge, with their refusal counters.
+    pub(crate) gate: gate::Gate,
 }
 
 /// A server error.
@@ -126,7 +126,6 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
-        let send_limits = slow::SendLimits::from_config(&config.limits);
         let sockjs = config.sockjs.enabled.then(|| {
             sockjs::Registry::start(
                 endpoint::Kind::Stomp(broker.clone()),
@@ -135,7 +134,6 @@ impl Server {
                     disconnect_delay: config.sockjs.disconnect_delay,
                     response_limit: config.sockjs.response_limit,
                 },
-                send_limits.clone(),
             )
         });
         let closes = Arc::new(api::RecentCloses::default());
@@ -152,13 +150,14 @@ impl Server {
                 tracing::warn!(target: "stompbox::analytics", "{}", finding.message(heartbeat));
             }
         });
+        let gate = gate::Gate::new(&config)?;
         Ok(Server {
             app: Arc::new(AppState {
+                gate,
                 analytics,
                 started_at: std::time::SystemTime::now(),
                 instance: instance_id(),
                 closes,
-                send_limits,
                 sockjs,
                 broker,
                 config,

@@ -30,10 +30,14 @@ impl SockJsTestServer {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
-        let config = ServerConfig::default();
+        // The suites send cross-site and `null` origins: every origin is allowed here.
+        let config = ServerConfig {
+            allowed_origins: vec!["*".to_string()],
+            ..ServerConfig::default()
+        };
         let app = Arc::new(AppState {
             broker: Broker::new(config.broker_config()?),
-            send_limits: crate::slow::SendLimits::from_config(&config.limits),
+            gate: crate::gate::Gate::new(&config)?,
             config,
             tracker: TaskTracker::new(),
             stop_accepting: CancellationToken::new(),
@@ -95,7 +99,6 @@ impl SockJsTestServer {
                     disconnect_delay: config.disconnect_delay,
                     response_limit: config.response_limit,
                 },
-                self.app.send_limits.clone(),
             );
             router = router.merge(sockjs::routes(Arc::new(Mount {
                 app: self.app.clone(),

@@ -539,7 +539,7 @@ async fn shutdown_ends_an_open_streaming_receiver_with_1001_and_does_not_hang() 
 
 #[tokio::test]
 async fn a_configured_origins_list_refuses_other_browser_origins_with_403() {
-    let server = start_with(|c| c.sockjs.origins = vec!["app.example.com:443".into()]).await;
+    let server = start_with(|c| c.allowed_origins = vec!["app.example.com:443".into()]).await;
     let id = sid();
     let refused = http::request(
         server.addr,
@@ -550,7 +550,7 @@ async fn a_configured_origins_list_refuses_other_browser_origins_with_403() {
     )
     .await;
     assert_eq!(refused.status(), 403, "{refused:?}");
-    assert!(refused.text().contains("sockjs.origins"), "{refused:?}");
+    assert!(refused.text().contains("allowed_origins"), "{refused:?}");
     let allowed = http::request(
         server.addr,
         "POST",

@@ -42,18 +42,27 @@ pub(crate) struct ServeArgs {
     /// Most subscriptions per session [default: 1000].
     #[arg(long, env = "STOMPBOX_MAX_SUBSCRIPTIONS", value_name = "N")]
     max_subscriptions: Option<usize>,
-    /// Most bytes queued for one session; a message over it closes the session with 4500 (slow consumer) [default: 1048576].
-    #[arg(long, env = "STOMPBOX_SEND_BUFFER_LIMIT", value_name = "BYTES")]
-    send_buffer_limit: Option<usize>,
-    /// Longest a session's queue may stay congested before it is closed with 4500 (slow consumer), e.g. 10s [default: 10s].
-    #[arg(long, env = "STOMPBOX_SEND_TIME_LIMIT", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    send_time_limit: Option<Duration>,
     /// SockJS heartbeat: an `h` frame after this much silence, e.g. 25s [default: 25s].
     #[arg(long, env = "STOMPBOX_SOCKJS_HEARTBEAT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     sockjs_heartbeat: Option<Duration>,
     /// Close a SockJS session that has had no receiving connection for this long [default: 5s].
     #[arg(long, env = "STOMPBOX_SOCKJS_DISCONNECT_DELAY", value_name = "DURATION", value_parser = humantime::parse_duration)]
     sockjs_disconnect_delay: Option<Duration>,
+    /// Browser origins allowed besides the server's own, comma-separated host:port patterns or
+    /// origins; `*` allows any site [default: none, same origin only].
+    #[arg(
+        long,
+        env = "STOMPBOX_ALLOWED_ORIGINS",
+        value_name = "PATTERNS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Option<Vec<String>>,
+    /// Most connections at once (WebSocket, SockJS and TCP); 0 = no limit [default: 50000].
+    #[arg(long, env = "STOMPBOX_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Most STOMP frames per second per session (ERROR, then 1008); 0 = no limit [default: 0].
+    #[arg(long, env = "STOMPBOX_MAX_INBOUND_RATE", value_name = "FRAMES")]
+    max_inbound_rate: Option<u32>,
     /// Most messages one queue keeps for want of a consumer; a SEND over it gets an ERROR and
     /// 1013 [default: 100000].
     #[arg(long, env = "STOMPBOX_MAX_QUEUE_DEPTH", value_name = "N")]
@@ -128,6 +137,17 @@ impl ServeArgs {
         if let Some(v) = self.max_subscriptions {
             config.stomp.max_subscriptions = v;
         }
+        if let Some(v) = &self.allowed_origins {
+            // `--allowed-origins ""`: none besides the server's own.
+            let listed = v.iter().map(|o| o.trim()).filter(|o| !o.is_empty());
+            config.allowed_origins = listed.map(str::to_string).collect();
+        }
+        if let Some(v) = self.max_connections {
+            config.limits.max_connections = v;
+        }
+        if let Some(v) = self.max_inbound_rate {
+            config.limits.max_inbound_rate = v;
+        }
         if let Some(v) = self.max_queue_depth {
             config.limits.max_queue_depth = v;
         }
@@ -139,12 +159,6 @@ impl ServeArgs {
         }
         if let Some(v) = &self.tls_key {
             config.tls.key = Some(v.clone());
-        }
-        if let Some(v) = self.send_buffer_limit {
-            config.limits.send_buffer_limit = v;
-        }
-        if let Some(v) = self.send_time_limit {
-            config.limits.send_time_limit = v;
         }
         config.broker_config().map_err(|e| {
             UsageError(format!(

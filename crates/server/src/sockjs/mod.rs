@@ -3,7 +3,6 @@
 //! details (frames, escaping, preludes, session rules) live in `stompbox-sockjs`; this module maps
 //! them onto HTTP requests and responses.
 
-mod outbox;
 mod receive;
 mod registry;
 
@@ -59,6 +58,10 @@ async fn root(
     request: Request,
 ) -> Response {
     if is_upgrade(request.headers()) {
+        let gate = &mount.app.gate;
+        if let Some(refused) = gate.refuse_origin(request.headers(), request.uri(), remote) {
+            return refused;
+        }
         return upgrade(&mount, remote, request, Framing::Raw, None).await;
     }
     if !mount.config.enabled {
@@ -83,25 +86,18 @@ async fn dispatch(
     if rest == "/sockjs.min.js" {
         return javascript(SOCKJS_CLIENT_JS);
     }
+    // Every SockJS request and the raw WebSocket below the endpoint (cross-site WebSocket
+    // hijacking; a refused CORS preflight also stops the request it asks for).
+    let gate = &mount.app.gate;
+    if let Some(refused) = gate.refuse_origin(request.headers(), request.uri(), remote) {
+        return refused;
+    }
     if !mount.config.enabled {
         return if rest == "/websocket" {
             upgrade(&mount, remote, request, Framing::Raw, None).await
         } else {
             not_found()
         };
-    }
-    let origin = request
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    let patterns: Vec<&str> = mount.config.origins.iter().map(String::as_str).collect();
-    if !sockjs::is_origin_allowed(origin, &patterns) {
-        return (
-            StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, sockjs::CONTENT_TYPE_PLAIN)],
-            "Origin not allowed (see sockjs.origins)\n",
-        )
-            .into_response();
     }
     match sockjs::route(rest) {
         Route::Greeting => greeting(request.method()),
@@ -272,7 +268,7 @@ fn info(mount: &Mount, method: &Method, request: &HeaderMap) -> Response {
     match *method {
         Method::GET => {
             let c = &mount.config;
-            let origins: Vec<&str> = c.origins.iter().map(String::as_str).collect();
+            let origins = mount.app.gate.info_origins();
             let entropy = entropy();
             let body = sockjs::info_json(c.websocket, c.cookie_needed, &origins, entropy);
             let mut response =
