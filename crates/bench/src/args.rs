@@ -1,6 +1,7 @@
 //! The command line of `stompbox bench` (notes/bench-spec.md).
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -26,6 +27,11 @@ pub enum BenchCommand {
     RawFloor(RawFloorArgs),
     /// The raw-floor broadcaster alone: prints `listening on ADDR`, then serves.
     FloorServer(FloorServerArgs),
+    /// Soak: sessions connecting, subscribing, sending and ending every way (DISCONNECT, Close,
+    /// dropped socket, RST, heart-beat timeout) for a bounded time, then the accounting against
+    /// the server's log: one `session closed` line per session with the right code, the
+    /// registry empty, receipted queue messages delivered, memory back to its baseline.
+    Soak(SoakArgs),
     /// Internal: a subscriber/session worker process (spec on stdin, JSON lines on stdout).
     #[command(hide = true)]
     Worker,
@@ -168,4 +174,68 @@ pub struct FloorServerArgs {
     /// Listen address (loopback).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+}
+
+/// `stompbox bench soak` (run by `scripts/soak`).
+#[derive(Debug, Clone, Args)]
+pub struct SoakArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub stomp: StompArgs,
+    /// The server's log (its stderr at level info): one `session closed` line per session.
+    #[arg(long, value_name = "FILE")]
+    pub server_log: PathBuf,
+    /// Also open STOMP-over-TCP sessions to this listener (loopback).
+    #[arg(long, value_name = "ADDR")]
+    pub tcp: Option<SocketAddr>,
+    /// How long new sessions keep being started after the warm-up.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// The warm-up round (same mix) before the memory baseline is taken.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Sessions open at once (each ends and is replaced by a new one).
+    #[arg(long, default_value_t = 2000)]
+    pub sessions: usize,
+    /// Mean active time of a session (drawn from half to one and a half times it).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub life: Duration,
+    /// Weights of the endings: disconnect (DISCONNECT + Close 1000), close (Close 1000 alone),
+    /// drop (socket closed, no Close), reset (RST), silent (until the heart-beat timeout).
+    #[arg(
+        long,
+        default_value = "disconnect=35,close=25,drop=15,reset=10,silent=15"
+    )]
+    pub endings: String,
+    /// Percent of sessions over SockJS's websocket transport.
+    #[arg(long, default_value_t = 20)]
+    pub sockjs: u8,
+    /// Percent of sessions over STOMP/TCP when --tcp is given.
+    #[arg(long, default_value_t = 10)]
+    pub tcp_share: u8,
+    /// Topics (`/topic/soak.N`) sessions subscribe and send to.
+    #[arg(long, default_value_t = 200)]
+    pub topics: u32,
+    /// Queues (`/queue/soak.N`); every queue SEND asks for a receipt and must be delivered.
+    #[arg(long, default_value_t = 16)]
+    pub queues: u32,
+    /// Server RSS after the run may exceed the baseline by this many percent …
+    #[arg(long, default_value_t = 10.0)]
+    pub rss_tolerance: f64,
+    /// … or by this many MiB, whichever is larger.
+    #[arg(long, default_value_t = 8)]
+    pub rss_slack_mib: u64,
+    /// Random seed (printed in the report) [default: random].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Loopback source addresses 127.0.0.1 … 127.0.0.K for client sockets.
+    #[arg(long, value_name = "K", default_value_t = 8)]
+    pub source_addr_count: usize,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Print the JSON report instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -26,6 +26,12 @@ mod proto;
 mod publisher;
 pub mod report;
 mod session;
+mod soak;
+mod soak_check;
+mod soak_plan;
+mod soak_report;
+mod soak_session;
+mod soak_wire;
 mod stomp;
 mod target;
 mod worker;
@@ -38,7 +44,7 @@ use tokio::io::AsyncBufReadExt;
 
 pub use args::{
     BenchArgs, BenchCommand, FanoutArgs, FloorServerArgs, GenArgs, IdleArgs, LoadArgs,
-    RawFloorArgs, ServerArgs, StompArgs,
+    RawFloorArgs, ServerArgs, SoakArgs, StompArgs,
 };
 pub use procstat::{Probe, Sample};
 pub use report::{FanoutReport, IdleReport, Report};
@@ -64,6 +70,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let json = match &args.command {
         BenchCommand::Worker => return worker::process_main(),
         BenchCommand::FloorServer(a) => return floor_server(a),
+        BenchCommand::Soak(a) => return soak_main(a),
         BenchCommand::Fanout(a) => a.generator.json,
         BenchCommand::Idle(a) => a.generator.json,
         BenchCommand::RawFloor(a) => a.generator.json,
@@ -113,10 +120,41 @@ pub async fn execute(command: &BenchCommand) -> anyhow::Result<Report> {
             Ok(Report::Idle(idle::run(a, &generator, &probe).await?))
         }
         BenchCommand::RawFloor(a) => Ok(Report::Fanout(raw_floor(a).await?)),
-        BenchCommand::FloorServer(_) | BenchCommand::Worker => Err(anyhow::anyhow!(
-            "`bench floor-server` and `bench worker` are run by `stompbox::bench::run`"
-        )),
+        BenchCommand::FloorServer(_) | BenchCommand::Worker | BenchCommand::Soak(_) => {
+            Err(anyhow::anyhow!(
+                "`bench floor-server`, `bench worker` and `bench soak` are run by `stompbox::bench::run`"
+            ))
+        }
     }
+}
+
+/// `stompbox bench soak`: the report as a table (or JSON), also to `--report`; an error naming
+/// every failure when the accounting does not add up.
+fn soak_main(a: &SoakArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let report = runtime.block_on(async {
+        tokio::select! {
+            report = soak::run(a) => report,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        }
+    })?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = &a.report {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("--report {}", path.display()))?;
+    }
+    if a.json {
+        println!("{json}");
+    } else {
+        print!("{}", report.table());
+    }
+    if !report.ok {
+        anyhow::bail!("soak failed: {}", report.failures.join("; "));
+    }
+    Ok(())
 }
 
 /// The target of `--url` and where its CPU and memory are read.

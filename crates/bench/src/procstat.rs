@@ -123,7 +123,7 @@ pub(crate) fn cpu_seconds(stat: &str) -> Option<f64> {
 }
 
 /// The value of an unlabelled sample `name value` in Prometheus text.
-fn metric(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|l| {
         let rest = l.strip_prefix(name)?;
         let value = rest.strip_prefix(' ')?;
@@ -132,7 +132,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 /// GET over HTTP/1.0 (so no chunked body), loopback only; `None` on any failure.
-async fn fetch(url: &str) -> Option<String> {
+pub(crate) async fn fetch(url: &str) -> Option<String> {
     let target = Target::parse_http(url, "--metrics-url").ok()?;
     let get = async {
         let mut tcp = tokio::net::TcpStream::connect(target.addr).await.ok()?;
