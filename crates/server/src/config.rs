@@ -118,6 +118,15 @@ pub struct LimitsConfig {
     /// Most messages one queue keeps for want of a consumer; a SEND over it gets an ERROR and
     /// the session closes with 1013 (nothing is dropped silently). Default: 100000.
     pub max_queue_depth: usize,
+    /// Most bytes queued for one connection or SockJS session (like Spring's
+    /// `sendBufferSizeLimit`): a message that would queue more closes it with 4500 (slow
+    /// consumer). At least `outbox_high_water`. Default: 1048576 (1 MiB).
+    pub send_buffer_limit: usize,
+    /// Longest a connection's queue may stay above `outbox_high_water` without draining to half
+    /// of it (like Spring's `sendTimeLimit`); then it is closed with 4500 (slow consumer) and
+    /// the publishers waiting for it go on. Default: `"10s"`.
+    #[serde(with = "humantime_serde")]
+    pub send_time_limit: Duration,
 }
 
 impl Default for ServerConfig {
@@ -178,6 +187,8 @@ impl Default for LimitsConfig {
             max_inbound_rate: 0,
             inbound_burst: 0,
             max_queue_depth: 100_000,
+            send_buffer_limit: 1 << 20,
+            send_time_limit: Duration::from_secs(10),
         }
     }
 }
@@ -258,6 +269,7 @@ impl ServerConfig {
             ("sockjs.heartbeat", self.sockjs.heartbeat),
             ("sockjs.disconnect_delay", self.sockjs.disconnect_delay),
             ("shutdown_timeout", self.shutdown_timeout),
+            ("limits.send_time_limit", self.limits.send_time_limit),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::Invalid {
@@ -269,6 +281,15 @@ impl ServerConfig {
         self.auth.validate()?;
         self.tls.validate()?;
         crate::gate::origin_policy(self)?;
+        if self.limits.send_buffer_limit < self.limits.outbox_high_water {
+            return Err(ConfigError::Invalid {
+                field: "limits.send_buffer_limit",
+                why: format!(
+                    "{} is below limits.outbox_high_water ({}): consumers would be closed as slow before their publishers are ever paused",
+                    self.limits.send_buffer_limit, self.limits.outbox_high_water
+                ),
+            });
+        }
         if !(self.stomp.heartbeat_grace >= 1.0 && self.stomp.heartbeat_grace <= 100.0) {
             return Err(ConfigError::Invalid {
                 field: "stomp.heartbeat_grace",
@@ -344,6 +365,14 @@ mod tests {
             ("endpoint = \"ws\"", "endpoint"),
             ("[stomp]\nversions = [\"2.0\"]", "stomp.versions"),
             ("[limits]\nmax_frame_size = 0", "limits.max_frame_size"),
+            (
+                "[limits]\nsend_buffer_limit = 1000",
+                "limits.send_buffer_limit",
+            ),
+            (
+                "[limits]\nsend_time_limit = \"0s\"",
+                "limits.send_time_limit",
+            ),
         ] {
             match ServerConfig::from_toml(text) {
                 Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),

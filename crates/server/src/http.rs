@@ -44,6 +44,7 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             let stats = app.broker.stats();
             let mut text = render_metrics(&stats);
             app.gate.render_metrics(&mut text, stats.sessions_refused);
+            app.send_limits.render_metrics(&mut text);
             render_analytics(&mut text, &app.analytics.lock());
             render_process(&mut text);
             if let Some(registry) = &app.sockjs {

@@ -18,6 +18,7 @@ mod gate;
 mod http;
 mod outbox;
 mod pump;
+mod slow;
 mod sockjs;
 mod tcp;
 mod testserver;
@@ -56,6 +57,8 @@ pub(crate) struct AppState {
     pub(crate) sockjs: Option<Arc<sockjs::Registry>>,
     /// The Origin check and the connection cap at the HTTP edge, with their refusal counters.
     pub(crate) gate: gate::Gate,
+    /// The slow-consumer limits of every outbox, with their close counters.
+    pub(crate) send_limits: Arc<slow::SendLimits>,
 }
 
 /// A server error.
@@ -126,6 +129,7 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let send_limits = slow::SendLimits::from_config(&config.limits);
         let sockjs = config.sockjs.enabled.then(|| {
             sockjs::Registry::start(
                 endpoint::Kind::Stomp(broker.clone()),
@@ -134,6 +138,7 @@ impl Server {
                     disconnect_delay: config.sockjs.disconnect_delay,
                     response_limit: config.sockjs.response_limit,
                 },
+                send_limits.clone(),
             )
         });
         let closes = Arc::new(api::RecentCloses::default());
@@ -158,6 +163,7 @@ impl Server {
                 started_at: std::time::SystemTime::now(),
                 instance: instance_id(),
                 closes,
+                send_limits,
                 sockjs,
                 broker,
                 config,

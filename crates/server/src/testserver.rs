@@ -38,6 +38,7 @@ impl SockJsTestServer {
         let app = Arc::new(AppState {
             broker: Broker::new(config.broker_config()?),
             gate: crate::gate::Gate::new(&config)?,
+            send_limits: crate::slow::SendLimits::from_config(&config.limits),
             config,
             tracker: TaskTracker::new(),
             stop_accepting: CancellationToken::new(),
@@ -99,6 +100,7 @@ impl SockJsTestServer {
                     disconnect_delay: config.disconnect_delay,
                     response_limit: config.response_limit,
                 },
+                self.app.send_limits.clone(),
             );
             router = router.merge(sockjs::routes(Arc::new(Mount {
                 app: self.app.clone(),

@@ -133,7 +133,7 @@ where
     let limits = &app.config.limits;
     // Kind::Close closes at once; Kind::Echo and Kind::Stomp wait for the peer.
     // SockJS's websocket transport keeps the session id of its URL (as the HTTP transports do).
-    let (endpoint, outbox) = pump::open_from(kind, opening, transport, remote, limits);
+    let (endpoint, outbox) = pump::open_from(kind, opening, transport, remote, &app.send_limits);
     let max_message = (limits.max_frame_size * 2).max(64 * 1024);
     Conn::new(io, max_message, outbox, endpoint, framing)
 }

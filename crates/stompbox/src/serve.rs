@@ -42,6 +42,12 @@ pub(crate) struct ServeArgs {
     /// Most subscriptions per session [default: 1000].
     #[arg(long, env = "STOMPBOX_MAX_SUBSCRIPTIONS", value_name = "N")]
     max_subscriptions: Option<usize>,
+    /// Most bytes queued for one session; a message over it closes the session with 4500 (slow consumer) [default: 1048576].
+    #[arg(long, env = "STOMPBOX_SEND_BUFFER_LIMIT", value_name = "BYTES")]
+    send_buffer_limit: Option<usize>,
+    /// Longest a session's queue may stay congested before it is closed with 4500 (slow consumer), e.g. 10s [default: 10s].
+    #[arg(long, env = "STOMPBOX_SEND_TIME_LIMIT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    send_time_limit: Option<Duration>,
     /// SockJS heartbeat: an `h` frame after this much silence, e.g. 25s [default: 25s].
     #[arg(long, env = "STOMPBOX_SOCKJS_HEARTBEAT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     sockjs_heartbeat: Option<Duration>,
@@ -159,6 +165,12 @@ impl ServeArgs {
         }
         if let Some(v) = &self.tls_key {
             config.tls.key = Some(v.clone());
+        }
+        if let Some(v) = self.send_buffer_limit {
+            config.limits.send_buffer_limit = v;
+        }
+        if let Some(v) = self.send_time_limit {
+            config.limits.send_time_limit = v;
         }
         config.broker_config().map_err(|e| {
             UsageError(format!(

@@ -3,6 +3,7 @@
 //! details (frames, escaping, preludes, session rules) live in `stompbox-sockjs`; this module maps
 //! them onto HTTP requests and responses.
 
+mod outbox;
 mod receive;
 mod registry;
 
