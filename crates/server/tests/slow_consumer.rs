@@ -254,3 +254,29 @@ async fn a_sockjs_session_whose_client_stops_polling_is_closed_4500_and_told_on_
     let peak = metric(&server, "stompbox_outbox_peak_queued_bytes").await;
     assert!(peak as usize <= BUFFER_LIMIT, "queued at most {peak} bytes");
 }
+
+#[tokio::test]
+async fn a_sockjs_xhr_streaming_receiver_that_stops_reading_is_closed_4500() {
+    // The stream would otherwise end (and the client reconnect) after 128 KiB.
+    let mut server = start(|c| c.sockjs.response_limit = 1 << 30).await;
+    let sid = sockjs::sid();
+    let mut stream = sockjs::xhr_streaming(server.addr, &sid).await;
+    assert_eq!(stream.line().await, "o\n");
+    sockjs::xhr_send(server.addr, &sid, &[CONNECT]).await;
+    let connected = sockjs::streamed_frames(&mut stream).await.remove(0);
+    let session = connected.header("session").unwrap().to_string();
+    sockjs::xhr_send(server.addr, &sid, &[SUBSCRIBE]).await;
+    let frames = sockjs::streamed_frames(&mut stream).await;
+    assert_eq!(frames[0].header("receipt-id"), Some("r"), "{frames:?}");
+    // The client stops reading its stream; the publisher fills what lies between.
+    let fast = fast_subscriber(&server).await;
+    let publishing = publisher(&server).await;
+    let (id, status) = server.next_close().await;
+    assert_eq!(id, session);
+    assert_slow_close(&status, "slow consumer: could not send for 500ms");
+    within("the publisher's receipt", publishing).await.unwrap();
+    assert_eq!(within("every message", fast).await.unwrap(), MESSAGES);
+    let peak = metric(&server, "stompbox_outbox_peak_queued_bytes").await;
+    assert!(peak as usize <= BUFFER_LIMIT, "queued at most {peak} bytes");
+    drop(stream);
+}
