@@ -13,8 +13,9 @@ use crate::soak_plan::{End, Ending, Outcome, Plan, Shared, To, parse_queue_body,
 use crate::soak_wire::{Dest, Framing, Got, Wire};
 use crate::stomp::{ConnectParams, connect_frame};
 
-/// How long opening a connection, or CONNECT → CONNECTED, may take.
-const STEP: Duration = Duration::from_secs(10);
+/// How long opening a connection, or CONNECT → CONNECTED, may take: long enough for SYN
+/// retransmissions (1 + 2 + 4 + 8 s) when a connect storm overflows the server's accept queue.
+const STEP: Duration = Duration::from_secs(30);
 /// How long the server gets to end a connection after DISCONNECT or our Close.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// A drain session stops after this long without a queue message.
