@@ -160,10 +160,12 @@ impl OriginPolicy {
         self.any
     }
 
-    /// What `/info` reports as `origins`: `["*:*"]` when any origin is allowed, else the
-    /// allow-list as written (empty: same origin only).
+    /// What `/info` reports as `origins`: the allow-list as written, or `["*:*"]` when any
+    /// origin is allowed or no list is configured. The field is informational (sockjs-client
+    /// ignores it; Spring always sends `["*:*"]`, the protocol suite expects it by default), so
+    /// the same-origin default reports what every reference server does.
     pub fn info_origins(&self) -> Vec<&str> {
-        if self.any {
+        if self.any || self.written.is_empty() {
             vec!["*:*"]
         } else {
             self.written.iter().map(String::as_str).collect()
@@ -583,6 +585,7 @@ mod tests {
             assert_eq!(p.info_origins(), vec!["*:*"]);
         }
         assert!(!policy(&[]).allows_any());
+        assert_eq!(policy(&[]).info_origins(), vec!["*:*"]);
         assert!(OriginPolicy::any().allows_any());
     }
 
