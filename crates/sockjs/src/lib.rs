@@ -46,9 +46,7 @@ pub use info::{
     CACHE_NO, CACHE_YEAR, CONTENT_TYPE_HTML, CONTENT_TYPE_JSON, CONTENT_TYPE_PLAIN, GREETING,
     INFO_ALLOW, ONE_YEAR_SECS, etag, iframe_html, info_json,
 };
-pub use origin::{
-    OriginAllowed, OriginPolicy, OriginRefused, PatternError, is_origin_allowed, request_target,
-};
+pub use origin::{OriginAllowed, OriginPolicy, OriginRefused, PatternError, request_target};
 pub use payload::{PayloadError, parse_jsonp_send, parse_send_body, parse_websocket_message};
 pub use route::{Route, route};
 pub use session::{

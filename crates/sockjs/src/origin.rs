@@ -417,56 +417,6 @@ fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
-/// The check before [`OriginPolicy`]: whether `origin` is allowed by `patterns`, with no
-/// same-origin rule. The server no longer uses it; kept until the fuzz target that calls it moves
-/// to [`OriginPolicy::check`].
-#[doc(hidden)]
-pub fn is_origin_allowed(origin: Option<&str>, patterns: &[&str]) -> bool {
-    if patterns
-        .iter()
-        .any(|p| p.trim() == "*:*" || p.trim() == "*")
-    {
-        return true;
-    }
-    let Some(origin) = origin else {
-        // No Origin header: not a browser, so no cross-site risk to guard against.
-        return true;
-    };
-    let Some((host, port)) = legacy_split_origin(origin) else {
-        return false;
-    };
-    patterns.iter().any(|p| {
-        let (ph, pp) = legacy_split_pattern(p.trim());
-        (ph == "*" || ph.eq_ignore_ascii_case(&host)) && (pp == "*" || pp == port)
-    })
-}
-
-/// `scheme://host[:port]` → (host, port), the port defaulting from the scheme.
-fn legacy_split_origin(origin: &str) -> Option<(String, String)> {
-    let (scheme, rest) = origin.split_once("://")?;
-    let rest = rest.trim_end_matches('/');
-    let default = match scheme {
-        "https" | "wss" => "443",
-        _ => "80",
-    };
-    Some(match rest.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => {
-            (h.to_string(), p.to_string())
-        }
-        _ => (rest.to_string(), default.to_string()),
-    })
-}
-
-fn legacy_split_pattern(pattern: &str) -> (String, String) {
-    if pattern.contains("://") {
-        return legacy_split_origin(pattern).unwrap_or_default();
-    }
-    match pattern.rsplit_once(':') {
-        Some((h, p)) => (h.to_string(), p.to_string()),
-        None => (pattern.to_string(), "*".to_string()),
-    }
-}
-
 fn clip(value: &str) -> String {
     value.chars().take(200).collect()
 }
