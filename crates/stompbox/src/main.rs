@@ -52,7 +52,7 @@ enum Command {
     NginxConfig(nginx_config::NginxConfigArgs),
     /// Load-test a STOMP-over-WebSocket server on this machine: fan-out throughput and latency,
     /// idle sessions, and the raw broadcast floor a broker is compared to.
-    Bench(stompbox_bench::BenchArgs),
+    Bench(Box<stompbox_bench::BenchArgs>),
     /// Read a password from standard input (one line) and print its argon2id hash for
     /// `[auth] users` in the config file.
     HashPassword(hash_password::HashPasswordArgs),
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => proxy::run(&args),
         Command::Probe(args) => probe::run(&args),
         Command::NginxConfig(args) => nginx_config::run(&args),
-        Command::Bench(args) => stompbox_bench::run(args),
+        Command::Bench(args) => stompbox_bench::run(*args),
         Command::HashPassword(args) => hash_password::run(&args),
     };
     match result {
