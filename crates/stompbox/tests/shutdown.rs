@@ -4,8 +4,9 @@
 //! exits 0 within `--shutdown-timeout`; a second signal exits at once.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::{BTreeSet, VecDeque};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -43,16 +44,7 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = support::stderr_lines(&mut child);
         let mut serve = Serve {
             child,
             lines,
