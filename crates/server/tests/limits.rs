@@ -395,7 +395,7 @@ async fn a_frame_over_the_size_limit_names_the_limit_then_1009() {
     assert!(
         e.header("message")
             .unwrap()
-            .contains("exceeds the 4096-byte limit"),
+            .contains("exceeds the 4096-byte limit (limits.max_frame_size)"),
         "{e:?}"
     );
     let (code, reason) = c.closed().await;

@@ -49,20 +49,20 @@ pub enum DecodeError {
     /// The frame (command, headers and body, without the final NUL) is longer than
     /// [`Limits::max_frame_size`](crate::Limits::max_frame_size), or its `content-length`
     /// announces such a body.
-    #[error("frame exceeds the {limit}-byte limit")]
+    #[error("frame exceeds the {limit}-byte limit (limits.max_frame_size)")]
     FrameTooLarge {
         /// The limit in bytes.
         limit: usize,
     },
     /// The frame has more than [`Limits::max_headers`](crate::Limits::max_headers) header lines.
-    #[error("frame has more than {limit} headers")]
+    #[error("frame has more than {limit} headers (limits.max_headers)")]
     TooManyHeaders {
         /// The limit in header lines.
         limit: usize,
     },
     /// A header line (without its EOL) is longer than
     /// [`Limits::max_header_len`](crate::Limits::max_header_len).
-    #[error("header line exceeds the {limit}-byte limit")]
+    #[error("header line exceeds the {limit}-byte limit (limits.max_header_len)")]
     HeaderTooLong {
         /// The limit in bytes.
         limit: usize,
@@ -107,7 +107,10 @@ mod tests {
     #[test]
     fn messages_read_well_in_an_error_frame() {
         let e = DecodeError::FrameTooLarge { limit: 65536 };
-        assert_eq!(e.to_string(), "frame exceeds the 65536-byte limit");
+        assert_eq!(
+            e.to_string(),
+            "frame exceeds the 65536-byte limit (limits.max_frame_size)"
+        );
         let e = DecodeError::InvalidEscape {
             sequence: "\\t".into(),
             version: Version::V1_2,
