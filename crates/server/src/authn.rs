@@ -112,12 +112,25 @@ impl ConfigAuthenticator {
 
 /// Whether `password` matches the argon2 PHC string `hash` (validated when the configuration
 /// was loaded; an unparsable one matches nothing).
+///
+/// Argon2 takes tens of milliseconds on purpose, and the broker calls this while handling a
+/// CONNECT on a runtime worker: on a multi-threaded runtime the worker hands its other tasks to
+/// the rest of the pool first (`block_in_place`), so a burst of wrong passwords slows logins,
+/// not the sessions already open.
 fn verify(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|hash| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
+    let check = || {
+        PasswordHash::new(hash).is_ok_and(|hash| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(check)
+        }
+        _ => check(),
+    }
 }
 
 impl Authenticator for ConfigAuthenticator {

@@ -128,7 +128,8 @@ fn is_receipt(f: &Frame) -> bool {
     f.command == Command::Receipt && f.header("receipt-id") == Some("sync")
 }
 
-#[tokio::test]
+// Multi-threaded, as `serve` runs: argon2 runs in `block_in_place` there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn argon2_users_connect_and_wrong_credentials_get_error_then_1008() {
     let server = server(auth()).await;
     login(&server, "alice", "wonderland").await;
