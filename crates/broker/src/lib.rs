@@ -16,6 +16,7 @@ mod config;
 mod destination;
 mod error;
 mod event;
+mod observer;
 mod outbox;
 mod queue;
 mod router;
@@ -24,8 +25,8 @@ mod stats;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
@@ -41,6 +42,7 @@ pub use error::BrokerError;
 pub use event::{
     CloseStatus, ClosedBy, EventKind, EventStream, Listener, SessionEvent, Transport, log_event,
 };
+pub use observer::TopicObserver;
 pub use outbox::{MemoryOutbox, Outbound, Outbox, Tail};
 pub use router::AckMode;
 pub use session::{Session, SessionOptions};
@@ -62,6 +64,8 @@ struct Inner {
     authenticator: RwLock<Arc<dyn Authenticator>>,
     /// `None`: everything is allowed.
     authorizer: RwLock<Option<Arc<dyn Authorizer>>>,
+    /// Set at most once (a cluster adapter); read on every topic message.
+    topic_observer: OnceLock<Arc<dyn TopicObserver>>,
     stats: stats::Counters,
     next_id: AtomicU64,
     id_seed: RandomState,
@@ -92,6 +96,7 @@ impl Broker {
                 apps: RwLock::new(HashMap::new()),
                 authenticator: RwLock::new(Arc::new(AllowAll)),
                 authorizer: RwLock::new(None),
+                topic_observer: OnceLock::new(),
                 stats: stats::Counters::default(),
                 next_id: AtomicU64::new(1),
                 id_seed: RandomState::new(),
@@ -189,6 +194,39 @@ impl Broker {
         self.route_send(destination, headers, body.into(), None, &mut Vec::new())
     }
 
+    /// Installs the observer told about every topic message routed on this node (see
+    /// [`TopicObserver`]). Only one can be installed: returns `false`, and drops `observer`,
+    /// when one already is.
+    pub fn observe_topics(&self, observer: impl TopicObserver) -> bool {
+        self.inner.topic_observer.set(Arc::new(observer)).is_ok()
+    }
+
+    /// Delivers a topic message that another node published to this node's subscribers, as
+    /// [`Broker::publish`] does, without telling the [`TopicObserver`] (that would send it back
+    /// where it came from). Only `/topic/…` destinations are accepted.
+    pub fn deliver_remote(
+        &self,
+        destination: &str,
+        headers: Vec<stompbox_stomp::Header>,
+        body: bytes::Bytes,
+    ) -> Result<(), BrokerError> {
+        let Destination::Topic(d) = Destination::parse(destination, Use::Send)? else {
+            return Err(BrokerError::InvalidDestination {
+                destination: error::clip(destination),
+                why: "only /topic/… messages come from other nodes",
+            });
+        };
+        self.fan_out(
+            &[Some(d)],
+            d.to_string(),
+            headers,
+            body,
+            None,
+            &mut Vec::new(),
+        );
+        Ok(())
+    }
+
     /// Asks every open session to close with this status. Each transport writes what is already
     /// queued for its peer (receipts included), then its Close, and ends its session. Queues stop
     /// delivering to these sessions. Returns how many sessions were asked.
@@ -258,6 +296,7 @@ impl Broker {
         congested: &mut Vec<Arc<dyn Outbox>>,
     ) -> Result<(), BrokerError> {
         let parsed = Destination::parse(destination, Use::Send)?;
+        let is_topic = matches!(parsed, Destination::Topic(_));
         let (key, anonymous, delivered_as) = match parsed {
             Destination::Topic(d) => (d.to_string(), None, d.to_string()),
             // The user's sessions, or the anonymous session with this (broker-chosen) id.
@@ -297,6 +336,11 @@ impl Broker {
                 });
             }
         };
+        if is_topic && only.is_none() {
+            if let Some(observer) = self.inner.topic_observer.get() {
+                observer.on_topic_message(&delivered_as, &headers, &body);
+            }
+        }
         let keys = [Some(key.as_str()), anonymous.as_deref()];
         self.fan_out(&keys, delivered_as, headers, body, only, congested);
         Ok(())
