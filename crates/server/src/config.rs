@@ -38,6 +38,28 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Authentication on CONNECT and the ACL for SUBSCRIBE/SEND. Default: everyone, everything.
     pub auth: crate::auth_config::AuthConfig,
+    /// Joining other nodes through Redis. Default: off (a single node).
+    pub cluster: ClusterSection,
+}
+
+/// `[cluster]`: several nodes sharing topic messages through Redis pub/sub (crates/cluster;
+/// the binary starts it).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// The Redis server, e.g. `redis://127.0.0.1:6379`. Default: none (clustering off).
+    pub redis_url: Option<String>,
+    /// Nodes with the same name share topics. Default: `"default"`.
+    pub name: String,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            redis_url: None,
+            name: "default".to_string(),
+        }
+    }
 }
 
 /// `[sockjs]`: the SockJS server mounted at the endpoint (`<endpoint>/info`,
@@ -142,6 +164,7 @@ impl Default for ServerConfig {
             tls: crate::tls::TlsConfig::default(),
             shutdown_timeout: Duration::from_secs(5),
             auth: crate::auth_config::AuthConfig::default(),
+            cluster: ClusterSection::default(),
         }
     }
 }

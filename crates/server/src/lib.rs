@@ -37,7 +37,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use auth_config::{AclConfig, AuthConfig, JwtConfig, UserConfig};
-pub use config::{ConfigError, LimitsConfig, ServerConfig, SockJsConfig, StompConfig};
+pub use config::{
+    ClusterSection, ConfigError, LimitsConfig, ServerConfig, SockJsConfig, StompConfig,
+};
 pub use testserver::SockJsTestServer;
 pub use tls::TlsConfig;
 

@@ -87,6 +87,13 @@ pub(crate) struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "STOMPBOX_TLS_KEY", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Join a cluster through this Redis server, e.g. redis://127.0.0.1:6379: topic messages
+    /// reach subscribers on every node [default: off, a single node].
+    #[arg(long, env = "STOMPBOX_CLUSTER", value_name = "URL")]
+    cluster: Option<String>,
+    /// Name of the cluster to join; nodes with the same name share topics [default: default].
+    #[arg(long, env = "STOMPBOX_CLUSTER_NAME", value_name = "NAME")]
+    cluster_name: Option<String>,
     /// Log filter (tracing EnvFilter syntax), e.g. `info,stompbox::session=debug`.
     #[arg(
         long,
@@ -172,6 +179,12 @@ impl ServeArgs {
         if let Some(v) = self.send_time_limit {
             config.limits.send_time_limit = v;
         }
+        if let Some(v) = &self.cluster {
+            config.cluster.redis_url = Some(v.clone());
+        }
+        if let Some(v) = &self.cluster_name {
+            config.cluster.name = v.clone();
+        }
         config.broker_config().map_err(|e| {
             UsageError(format!(
                 "{e} (check the flag, variable or file that sets it)"
@@ -204,6 +217,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let signals = Signals::install().context("installing the SIGINT/SIGTERM handlers")?;
         let server = Server::bind(config.clone()).await?;
+        let _cluster = join_cluster(&config, server.broker()).await?;
         let addr = server.local_addr();
         let (ws, http, tcp) = match config.tls.enabled() {
             true => ("wss", "https", "TLS"),
@@ -220,6 +234,29 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stompbox stopped");
         anyhow::Ok(())
     })
+}
+
+/// Joins the cluster when `cluster.redis_url` is set (`--cluster`, `STOMPBOX_CLUSTER`); the
+/// membership lasts as long as the returned value.
+async fn join_cluster(
+    config: &ServerConfig,
+    broker: &stompbox_broker::Broker,
+) -> anyhow::Result<Option<stompbox_cluster::Cluster>> {
+    let Some(url) = &config.cluster.redis_url else {
+        return Ok(None);
+    };
+    let cluster_config = stompbox_cluster::ClusterConfig {
+        name: config.cluster.name.clone(),
+        ..stompbox_cluster::ClusterConfig::new(url.clone())
+    };
+    match stompbox_cluster::Cluster::start(&cluster_config, broker.clone()).await {
+        Ok(cluster) => Ok(Some(cluster)),
+        Err(e) if e.is_usage() => Err(UsageError(format!(
+            "{e} (set by --cluster/--cluster-name, STOMPBOX_CLUSTER/STOMPBOX_CLUSTER_NAME or [cluster] in the config file)"
+        ))
+        .into()),
+        Err(e) => Err(anyhow::Error::new(e).context("joining the cluster (--cluster)")),
+    }
 }
 
 /// Each connection holds a file descriptor: raise the soft RLIMIT_NOFILE to the hard limit and

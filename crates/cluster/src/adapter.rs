@@ -1,0 +1,347 @@
+//! The tokio adapter: one multiplexed Redis connection publishes this node's topic messages,
+//! a dedicated pub/sub connection receives the others'. Both reconnect with [`Backoff`] and say
+//! in the log when they are lost and back; messages that could not be published meanwhile are
+//! counted and reported. Routing decisions live in [`crate::node`], encoding in
+//! [`crate::envelope`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use redis::aio::{MultiplexedConnection, PubSub};
+use stompbox_broker::{Broker, TopicObserver};
+use stompbox_stomp::Header;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::node::{self, Backoff, Inbound, NodeId};
+use crate::{ClusterConfig, ClusterError, envelope};
+
+/// Messages waiting to be published; beyond this (Redis slower than the senders) they are
+/// dropped and counted as unpublished rather than buffered without bound.
+const PUBLISH_BACKLOG: usize = 65_536;
+
+/// This node's counters, since it joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClusterStats {
+    /// Topic messages published to Redis.
+    pub published: u64,
+    /// Topic messages that could not be published (Redis down, or the backlog full).
+    pub unpublished: u64,
+    /// Other nodes' messages delivered to this node's subscribers.
+    pub received: u64,
+    /// This node's own messages that came back and were dropped.
+    pub own_echoes: u64,
+    /// Messages on the channel that were not envelopes, or named no topic.
+    pub malformed: u64,
+    /// Whether the publishing connection is up.
+    pub publisher_up: bool,
+    /// Whether the subscription is up.
+    pub subscriber_up: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    unpublished: AtomicU64,
+    received: AtomicU64,
+    own_echoes: AtomicU64,
+    malformed: AtomicU64,
+    publisher_up: AtomicBool,
+    subscriber_up: AtomicBool,
+}
+
+/// A node's membership in a cluster. Dropping it stops its Redis tasks (the broker keeps
+/// serving its own subscribers; its topic messages are then counted as unpublished).
+pub struct Cluster {
+    node: NodeId,
+    channel: String,
+    counters: Arc<Counters>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node", &self.node)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+struct Link {
+    client: redis::Client,
+    url: String,
+    channel: String,
+    timeout: Duration,
+}
+
+impl Link {
+    async fn publisher(&self) -> Result<MultiplexedConnection, String> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn subscriber(&self) -> Result<PubSub, String> {
+        let attempt = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(&self.channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        }
+    }
+}
+
+impl Cluster {
+    /// Connects to Redis (both connections, subscribed before this returns), then forwards the
+    /// broker's topic messages to the other nodes and theirs to the broker's subscribers. Needs
+    /// a tokio runtime.
+    pub async fn start(config: &ClusterConfig, broker: Broker) -> Result<Cluster, ClusterError> {
+        let url = node::redact_url(&config.redis_url);
+        node::check_cluster_name(&config.name).map_err(|why| ClusterError::InvalidName {
+            name: config.name.clone(),
+            why,
+        })?;
+        let client = redis::Client::open(config.redis_url.as_str()).map_err(|e| {
+            ClusterError::InvalidUrl {
+                url: url.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let link = Arc::new(Link {
+            client,
+            url: url.clone(),
+            channel: node::topic_channel(&config.name),
+            timeout: config.connect_timeout,
+        });
+        let unreachable = |what, reason| ClusterError::Unreachable {
+            url: url.clone(),
+            what,
+            reason,
+        };
+        let publisher = link
+            .publisher()
+            .await
+            .map_err(|r| unreachable("publish", r))?;
+        let subscriber = link
+            .subscriber()
+            .await
+            .map_err(|r| unreachable("subscribe", r))?;
+
+        let node = NodeId::random();
+        let counters = Arc::new(Counters::default());
+        counters.publisher_up.store(true, Ordering::Relaxed);
+        counters.subscriber_up.store(true, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(PUBLISH_BACKLOG);
+        let forwarder = Forwarder {
+            node: node.clone(),
+            tx,
+            counters: counters.clone(),
+        };
+        if !broker.observe_topics(forwarder) {
+            return Err(ClusterError::AlreadyJoined);
+        }
+        let tasks = vec![
+            tokio::spawn(publish_loop(link.clone(), publisher, rx, counters.clone())),
+            tokio::spawn(subscribe_loop(
+                link.clone(),
+                subscriber,
+                broker,
+                node.clone(),
+                counters.clone(),
+            )),
+        ];
+        tracing::info!(
+            "cluster: node {node} joined `{}` through Redis at {url} (channel {})",
+            config.name,
+            link.channel
+        );
+        Ok(Cluster {
+            node,
+            channel: link.channel.clone(),
+            counters,
+            tasks,
+        })
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    /// The Redis channel.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> ClusterStats {
+        let c = &self.counters;
+        ClusterStats {
+            published: c.published.load(Ordering::Relaxed),
+            unpublished: c.unpublished.load(Ordering::Relaxed),
+            received: c.received.load(Ordering::Relaxed),
+            own_echoes: c.own_echoes.load(Ordering::Relaxed),
+            malformed: c.malformed.load(Ordering::Relaxed),
+            publisher_up: c.publisher_up.load(Ordering::Relaxed),
+            subscriber_up: c.subscriber_up.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The broker's observer: encodes each topic message once and queues it for the publisher.
+struct Forwarder {
+    node: NodeId,
+    tx: mpsc::Sender<Bytes>,
+    counters: Arc<Counters>,
+}
+
+impl TopicObserver for Forwarder {
+    fn on_topic_message(&self, destination: &str, headers: &[Header], body: &Bytes) {
+        let queued = envelope::encode(self.node.as_str(), destination, headers, body)
+            .map_err(|e| tracing::warn!("cluster: {destination}: not forwarded: {e}"))
+            .and_then(|payload| self.tx.try_send(payload).map_err(|_| ()));
+        if queued.is_err() {
+            self.counters.unpublished.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn publish_loop(
+    link: Arc<Link>,
+    mut conn: MultiplexedConnection,
+    mut rx: mpsc::Receiver<Bytes>,
+    counters: Arc<Counters>,
+) {
+    loop {
+        // Up: publish each message once.
+        let error = loop {
+            let Some(payload) = rx.recv().await else {
+                return;
+            };
+            let sent: Result<i64, _> = redis::cmd("PUBLISH")
+                .arg(&link.channel)
+                .arg(payload.as_ref())
+                .query_async(&mut conn)
+                .await;
+            match sent {
+                Ok(_) => counters.published.fetch_add(1, Ordering::Relaxed),
+                Err(e) => break e,
+            };
+        };
+        counters.publisher_up.store(false, Ordering::Relaxed);
+        let lost_before = counters.unpublished.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            "cluster: Redis at {} lost for publishing ({error}); serving this node's subscribers only, reconnecting",
+            link.url
+        );
+        // Down: count what cannot be published, retry with backoff.
+        let mut backoff = Backoff::new();
+        conn = loop {
+            let wait = tokio::time::sleep(backoff.next_delay());
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    _ = &mut wait => break,
+                    next = rx.recv() => match next {
+                        Some(_) => {
+                            counters.unpublished.fetch_add(1, Ordering::Relaxed);
+                        }
+                        None => return,
+                    },
+                }
+            }
+            match link.publisher().await {
+                Ok(conn) => break conn,
+                Err(e) => tracing::debug!("cluster: Redis at {} still unreachable: {e}", link.url),
+            }
+        };
+        counters.publisher_up.store(true, Ordering::Relaxed);
+        let lost = counters.unpublished.load(Ordering::Relaxed) - lost_before;
+        tracing::warn!(
+            "cluster: Redis at {} back for publishing; {lost} topic message(s) could not be published while it was down (other nodes never got them)",
+            link.url
+        );
+    }
+}
+
+async fn subscribe_loop(
+    link: Arc<Link>,
+    mut pubsub: PubSub,
+    broker: Broker,
+    node: NodeId,
+    counters: Arc<Counters>,
+) {
+    loop {
+        {
+            let mut messages = pubsub.on_message();
+            while let Some(msg) = messages.next().await {
+                let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
+                deliver(&payload, &broker, &node, &counters);
+            }
+        }
+        counters.subscriber_up.store(false, Ordering::Relaxed);
+        tracing::warn!(
+            "cluster: Redis at {} lost for subscribing; other nodes' topic messages do not reach this node until it is back, reconnecting",
+            link.url
+        );
+        let mut backoff = Backoff::new();
+        pubsub = loop {
+            tokio::time::sleep(backoff.next_delay()).await;
+            match link.subscriber().await {
+                Ok(pubsub) => break pubsub,
+                Err(e) => tracing::debug!("cluster: Redis at {} still unreachable: {e}", link.url),
+            }
+        };
+        counters.subscriber_up.store(true, Ordering::Relaxed);
+        tracing::warn!(
+            "cluster: Redis at {} back; resubscribed to {} (messages other nodes published meanwhile are lost)",
+            link.url,
+            link.channel
+        );
+    }
+}
+
+/// One message from the channel: another node's goes to this node's subscribers.
+fn deliver(payload: &Bytes, broker: &Broker, node: &NodeId, counters: &Counters) {
+    let envelope = match envelope::decode(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            counters.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("cluster: ignoring a message on the channel: {e}");
+            return;
+        }
+    };
+    match node::classify(&envelope, node) {
+        Inbound::OwnEcho => {
+            counters.own_echoes.fetch_add(1, Ordering::Relaxed);
+        }
+        Inbound::Deliver => {
+            match broker.deliver_remote(&envelope.destination, envelope.headers, envelope.body) {
+                Ok(()) => counters.received.fetch_add(1, Ordering::Relaxed),
+                Err(e) => {
+                    tracing::debug!("cluster: message from node {}: {e}", envelope.origin);
+                    counters.malformed.fetch_add(1, Ordering::Relaxed)
+                }
+            };
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Helpers for the cluster tests: a real `redis-server` on a free loopback port (killed on
+//! drop), in-process stompbox nodes joined through it, and a raw STOMP-over-TCP client.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::process::{Child, Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use stompbox_broker::Broker;
+use stompbox_cluster::{Cluster, ClusterConfig};
+use stompbox_server::{Server, ServerConfig, Shutdown};
+use stompbox_stomp::{Command, Decoder, Frame, Item, Limits, Version, encode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A `redis-server` of our own: no persistence, loopback only.
+pub struct Redis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+impl Redis {
+    /// Starts one on a free port; FAILS (does not skip) when redis-server is not installed.
+    pub fn start() -> Redis {
+        Redis::start_on(free_port())
+    }
+
+    /// Starts one on this port (a restart on the same address).
+    pub fn start_on(port: u16) -> Redis {
+        let child = Process::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start redis-server ({e}): install it with `scripts/test deps` (Debian's redis-server package)"
+                )
+            });
+        let redis = Redis {
+            port,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One stompbox node (STOMP over TCP) joined to a cluster.
+pub struct Node {
+    pub tcp: SocketAddr,
+    pub broker: Broker,
+    pub cluster: Cluster,
+    stop: Option<oneshot::Sender<Shutdown>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Node {
+    pub async fn start(redis_url: &str, name: &str) -> Node {
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tcp_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..ServerConfig::default()
+        };
+        let broker = Broker::new(config.broker_config().unwrap());
+        let server = Server::bind_with_broker(config, broker.clone())
+            .await
+            .unwrap();
+        let cluster_config = ClusterConfig {
+            name: name.to_string(),
+            ..ClusterConfig::new(redis_url)
+        };
+        let cluster = Cluster::start(&cluster_config, broker.clone())
+            .await
+            .expect("joining the cluster");
+        let tcp = server.tcp_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            server
+                .run(async move { rx.await.unwrap_or(Shutdown::GoingAway) })
+                .await
+                .unwrap();
+        });
+        Node {
+            tcp,
+            broker,
+            cluster,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(Shutdown::GoingAway);
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(WAIT, task).await;
+        }
+    }
+}
+
+/// A STOMP 1.2 client over TCP, no heart-beats.
+pub struct Client {
+    stream: TcpStream,
+    buf: BytesMut,
+    decoder: Decoder,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut client = Client {
+            stream,
+            buf: BytesMut::new(),
+            decoder: Decoder::new(Limits::default()),
+        };
+        client
+            .send(
+                Frame::new(Command::Connect)
+                    .with_header("accept-version", "1.2")
+                    .with_header("host", "localhost")
+                    .with_header("heart-beat", "0,0"),
+            )
+            .await;
+        let connected = client.recv().await;
+        assert_eq!(connected.command, Command::Connected, "{connected:?}");
+        client
+    }
+
+    pub async fn send(&mut self, frame: Frame) {
+        let bytes = encode(&frame, Version::V1_2);
+        self.stream.write_all(&bytes).await.unwrap();
+    }
+
+    /// Subscribes and waits for the receipt, so the subscription is in place.
+    pub async fn subscribe(&mut self, id: &str, destination: &str) {
+        self.send(
+            Frame::new(Command::Subscribe)
+                .with_header("id", id)
+                .with_header("destination", destination)
+                .with_header("receipt", "sub"),
+        )
+        .await;
+        let receipt = self.recv().await;
+        assert_eq!(receipt.command, Command::Receipt, "{receipt:?}");
+    }
+
+    /// SEND with a receipt, waited for: the message has been routed when this returns.
+    pub async fn publish(&mut self, destination: &str, headers: &[(&str, &str)], body: &str) {
+        let mut frame = Frame::new(Command::Send)
+            .with_header("destination", destination)
+            .with_header("receipt", "sent")
+            .with_body(body.to_string());
+        for (n, v) in headers {
+            frame.push_header(*n, *v);
+        }
+        self.send(frame).await;
+        let receipt = self.recv().await;
+        assert_eq!(receipt.command, Command::Receipt, "{receipt:?}");
+    }
+
+    pub async fn recv(&mut self) -> Frame {
+        self.try_recv(WAIT).await.expect("a frame in time")
+    }
+
+    /// The next frame within `wait`, or `None`.
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<Frame> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.decoder.decode(&mut self.buf).unwrap() {
+                Some(Item::Frame(frame)) => return Some(frame),
+                Some(Item::HeartBeat) => continue,
+                None => {}
+            }
+            let read = tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf));
+            match read.await {
+                Err(_) => return None,
+                Ok(Ok(0)) => panic!("connection closed"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("read: {e}"),
+            }
+        }
+    }
+}
