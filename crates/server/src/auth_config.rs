@@ -118,7 +118,7 @@ impl AuthConfig {
             .unwrap_or(self.users.is_empty() && self.jwt.is_none())
     }
 
-    /// Whether CONNECT is checked by [`ConfigAuthenticator`] (else the broker's own
+    /// Whether CONNECT is checked by the authenticator `[auth]` configures (else the broker's own
     /// authenticator stays, by default allow-all).
     pub fn authenticates(&self) -> bool {
         !self.users.is_empty() || self.jwt.is_some() || self.anonymous == Some(false)
