@@ -143,3 +143,36 @@ fn an_anonymous_session_is_reachable_by_the_id_the_broker_gave_it_and_replies_re
     assert_eq!(anon.texts().len(), 1);
     assert_eq!(namesake.texts().len(), 1);
 }
+
+#[test]
+fn a_user_message_from_another_node_reaches_only_that_users_sessions() {
+    let broker = Broker::default();
+    let mut alice = Peer::connect(&broker, None, "alice");
+    let mut bob = Peer::connect(&broker, None, "bob");
+    for p in [&mut alice, &mut bob] {
+        p.send("SUBSCRIBE\nid:1\ndestination:/user/queue/reply\n\n\0");
+    }
+    broker
+        .deliver_remote(
+            "/user/alice/queue/reply",
+            Vec::new(),
+            bytes::Bytes::from_static(b"for alice"),
+        )
+        .unwrap();
+    let got = alice.texts();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("destination:/user/queue/reply"), "{got:?}");
+    assert!(got[0].ends_with("for alice\0"), "{got:?}");
+    assert!(bob.texts().is_empty());
+    // Path tricks are refused as they are for a local SEND.
+    assert!(
+        broker
+            .deliver_remote(
+                "/user/../alice/queue/reply",
+                Vec::new(),
+                bytes::Bytes::new()
+            )
+            .is_err()
+    );
+    assert!(alice.texts().is_empty());
+}

@@ -42,7 +42,7 @@ pub use error::BrokerError;
 pub use event::{
     CloseStatus, ClosedBy, EventKind, EventStream, Listener, SessionEvent, Transport, log_event,
 };
-pub use observer::TopicObserver;
+pub use observer::MessageObserver;
 pub use outbox::{MemoryOutbox, Outbound, Outbox, Tail};
 pub use router::AckMode;
 pub use session::{Session, SessionOptions};
@@ -65,7 +65,7 @@ struct Inner {
     /// `None`: everything is allowed.
     authorizer: RwLock<Option<Arc<dyn Authorizer>>>,
     /// Set at most once (a cluster adapter); read on every topic message.
-    topic_observer: OnceLock<Arc<dyn TopicObserver>>,
+    message_observer: OnceLock<Arc<dyn MessageObserver>>,
     stats: stats::Counters,
     next_id: AtomicU64,
     id_seed: RandomState,
@@ -96,7 +96,7 @@ impl Broker {
                 apps: RwLock::new(HashMap::new()),
                 authenticator: RwLock::new(Arc::new(AllowAll)),
                 authorizer: RwLock::new(None),
-                topic_observer: OnceLock::new(),
+                message_observer: OnceLock::new(),
                 stats: stats::Counters::default(),
                 next_id: AtomicU64::new(1),
                 id_seed: RandomState::new(),
@@ -195,35 +195,40 @@ impl Broker {
     }
 
     /// Installs the observer told about every topic message routed on this node (see
-    /// [`TopicObserver`]). Only one can be installed: returns `false`, and drops `observer`,
+    /// [`MessageObserver`]). Only one can be installed: returns `false`, and drops `observer`,
     /// when one already is.
-    pub fn observe_topics(&self, observer: impl TopicObserver) -> bool {
-        self.inner.topic_observer.set(Arc::new(observer)).is_ok()
+    pub fn observe_messages(&self, observer: impl MessageObserver) -> bool {
+        self.inner.message_observer.set(Arc::new(observer)).is_ok()
     }
 
-    /// Delivers a topic message that another node published to this node's subscribers, as
-    /// [`Broker::publish`] does, without telling the [`TopicObserver`] (that would send it back
-    /// where it came from). Only `/topic/…` destinations are accepted.
+    /// Delivers a message that another node published (`/topic/…` or `/user/{name}/…`) to this
+    /// node's subscribers, as [`Broker::publish`] does, without telling the [`MessageObserver`]
+    /// (that would send it back where it came from). Queues are refused: a queue message must
+    /// reach one consumer, not one per node.
     pub fn deliver_remote(
         &self,
         destination: &str,
         headers: Vec<stompbox_stomp::Header>,
         body: bytes::Bytes,
     ) -> Result<(), BrokerError> {
-        let Destination::Topic(d) = Destination::parse(destination, Use::Send)? else {
-            return Err(BrokerError::InvalidDestination {
-                destination: error::clip(destination),
-                why: "only /topic/… messages come from other nodes",
-            });
+        let (keys, delivered_as) = match Destination::parse(destination, Use::Send)? {
+            Destination::Topic(d) => ([Some(d.to_string()), None], d.to_string()),
+            Destination::UserOf { user, rest } => (
+                [
+                    Some(router::user_key(user, rest)),
+                    Some(router::anonymous_key(user, true, rest)),
+                ],
+                format!("/user{rest}"),
+            ),
+            _ => {
+                return Err(BrokerError::InvalidDestination {
+                    destination: error::clip(destination),
+                    why: "only /topic/… and /user/… messages come from other nodes",
+                });
+            }
         };
-        self.fan_out(
-            &[Some(d)],
-            d.to_string(),
-            headers,
-            body,
-            None,
-            &mut Vec::new(),
-        );
+        let keys = [keys[0].as_deref(), keys[1].as_deref()];
+        self.fan_out(&keys, delivered_as, headers, body, None, &mut Vec::new());
         Ok(())
     }
 
@@ -296,7 +301,8 @@ impl Broker {
         congested: &mut Vec<Arc<dyn Outbox>>,
     ) -> Result<(), BrokerError> {
         let parsed = Destination::parse(destination, Use::Send)?;
-        let is_topic = matches!(parsed, Destination::Topic(_));
+        // Topic and user messages are told to the observer (other nodes deliver them too).
+        let shared = matches!(parsed, Destination::Topic(_) | Destination::UserOf { .. });
         let (key, anonymous, delivered_as) = match parsed {
             Destination::Topic(d) => (d.to_string(), None, d.to_string()),
             // The user's sessions, or the anonymous session with this (broker-chosen) id.
@@ -336,9 +342,9 @@ impl Broker {
                 });
             }
         };
-        if is_topic && only.is_none() {
-            if let Some(observer) = self.inner.topic_observer.get() {
-                observer.on_topic_message(&delivered_as, &headers, &body);
+        if shared && only.is_none() {
+            if let Some(observer) = self.inner.message_observer.get() {
+                observer.on_message(destination, &headers, &body);
             }
         }
         let keys = [Some(key.as_str()), anonymous.as_deref()];

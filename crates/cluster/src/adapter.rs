@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSub};
-use stompbox_broker::{Broker, TopicObserver};
+use stompbox_broker::{Broker, MessageObserver};
 use stompbox_stomp::Header;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -156,7 +156,7 @@ impl Cluster {
             tx,
             counters: counters.clone(),
         };
-        if !broker.observe_topics(forwarder) {
+        if !broker.observe_messages(forwarder) {
             return Err(ClusterError::AlreadyJoined);
         }
         let tasks = vec![
@@ -214,8 +214,8 @@ struct Forwarder {
     counters: Arc<Counters>,
 }
 
-impl TopicObserver for Forwarder {
-    fn on_topic_message(&self, destination: &str, headers: &[Header], body: &Bytes) {
+impl MessageObserver for Forwarder {
+    fn on_message(&self, destination: &str, headers: &[Header], body: &Bytes) {
         let queued = envelope::encode(self.node.as_str(), destination, headers, body)
             .map_err(|e| tracing::warn!("cluster: {destination}: not forwarded: {e}"))
             .and_then(|payload| self.tx.try_send(payload).map_err(|_| ()));

@@ -1,14 +1,14 @@
 //! Several stompbox nodes joined through Redis: a topic message sent on one node reaches the
-//! topic's subscribers on every node.
+//! topic's subscribers on every node, a `/user/{name}/…` message that user's sessions on every
+//! node.
 //!
 //! The sans-IO part — the [`envelope`] a message travels in, node ids and the rule that drops a
 //! node's own messages ([`node`]), the reconnect [`Backoff`] — is plain functions. The tokio
-//! adapter ([`Cluster`]) installs a [`stompbox_broker::TopicObserver`] that encodes each topic
-//! message once and publishes it on the cluster's Redis channel, and a subscriber that hands
+//! adapter ([`Cluster`]) installs a [`stompbox_broker::MessageObserver`] that encodes each topic
+//! or user message once and publishes it on the cluster's Redis channel, and a subscriber that hands
 //! other nodes' messages to [`stompbox_broker::Broker::deliver_remote`].
 //!
-//! This slice covers `/topic/…` only: user destinations, queues and cluster-wide statistics
-//! are not shared yet. Pub/sub is at-most-once: messages published while Redis is unreachable
+//! Queues are not shared yet. Pub/sub is at-most-once: messages published while Redis is unreachable
 //! are counted and logged, not replayed.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

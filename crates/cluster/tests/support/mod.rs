@@ -145,20 +145,25 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
+        Client::connect_as(addr, None).await
+    }
+
+    /// Connected with this `login` (the default authenticator takes it as the user name).
+    pub async fn connect_as(addr: SocketAddr, login: Option<&str>) -> Client {
         let stream = TcpStream::connect(addr).await.unwrap();
         let mut client = Client {
             stream,
             buf: BytesMut::new(),
             decoder: Decoder::new(Limits::default()),
         };
-        client
-            .send(
-                Frame::new(Command::Connect)
-                    .with_header("accept-version", "1.2")
-                    .with_header("host", "localhost")
-                    .with_header("heart-beat", "0,0"),
-            )
-            .await;
+        let mut connect = Frame::new(Command::Connect)
+            .with_header("accept-version", "1.2")
+            .with_header("host", "localhost")
+            .with_header("heart-beat", "0,0");
+        if let Some(login) = login {
+            connect.push_header("login", login);
+        }
+        client.send(connect).await;
         let connected = client.recv().await;
         assert_eq!(connected.command, Command::Connected, "{connected:?}");
         client
