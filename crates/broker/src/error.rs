@@ -122,6 +122,14 @@ pub enum BrokerError {
         /// The limit.
         limit: usize,
     },
+    /// The cluster's queue store refused the message (see [`crate::SharedQueues`]).
+    #[error("queue `{queue}`: the message was not accepted: {why}")]
+    QueueUnavailable {
+        /// The queue (cut to 200 characters).
+        queue: String,
+        /// What the store said.
+        why: String,
+    },
 }
 
 impl BrokerError {
@@ -137,7 +145,9 @@ impl BrokerError {
             BrokerError::TooManySessions(_) => codes::TRY_AGAIN_LATER,
             BrokerError::AccessDenied { .. } => codes::POLICY_VIOLATION,
             // Capacity, not the client's fault: try again once consumers have caught up.
-            BrokerError::QueueFull { .. } => codes::TRY_AGAIN_LATER,
+            BrokerError::QueueFull { .. } | BrokerError::QueueUnavailable { .. } => {
+                codes::TRY_AGAIN_LATER
+            }
             _ => codes::PROTOCOL_ERROR,
         }
     }

@@ -21,6 +21,7 @@ mod outbox;
 mod queue;
 mod router;
 mod session;
+mod shared;
 mod stats;
 
 use std::collections::HashMap;
@@ -46,6 +47,7 @@ pub use observer::MessageObserver;
 pub use outbox::{MemoryOutbox, Outbound, Outbox, Tail};
 pub use router::AckMode;
 pub use session::{Session, SessionOptions};
+pub use shared::{SharedMessage, SharedQueues, StoreTicket};
 pub use stats::{BrokerStats, CloseCount, SessionSummary};
 
 use router::State;
@@ -66,6 +68,8 @@ struct Inner {
     authorizer: RwLock<Option<Arc<dyn Authorizer>>>,
     /// Set at most once (a cluster adapter); read on every topic message.
     message_observer: OnceLock<Arc<dyn MessageObserver>>,
+    /// Set at most once (a cluster adapter): where `/queue/…` messages are stored.
+    shared_queues: OnceLock<Arc<dyn SharedQueues>>,
     stats: stats::Counters,
     next_id: AtomicU64,
     id_seed: RandomState,
@@ -97,6 +101,7 @@ impl Broker {
                 authenticator: RwLock::new(Arc::new(AllowAll)),
                 authorizer: RwLock::new(None),
                 message_observer: OnceLock::new(),
+                shared_queues: OnceLock::new(),
                 stats: stats::Counters::default(),
                 next_id: AtomicU64::new(1),
                 id_seed: RandomState::new(),
@@ -191,7 +196,15 @@ impl Broker {
         headers: Vec<stompbox_stomp::Header>,
         body: impl Into<bytes::Bytes>,
     ) -> Result<(), BrokerError> {
-        self.route_send(destination, headers, body.into(), None, &mut Vec::new())
+        let mut no_receipt = None;
+        self.route_send(
+            destination,
+            headers,
+            body.into(),
+            None,
+            &mut Vec::new(),
+            &mut no_receipt,
+        )
     }
 
     /// Installs the observer told about every topic message routed on this node (see
@@ -229,6 +242,48 @@ impl Broker {
         };
         let keys = [keys[0].as_deref(), keys[1].as_deref()];
         self.fan_out(&keys, delivered_as, headers, body, None, &mut Vec::new());
+        Ok(())
+    }
+
+    /// Shares this node's queues through `store` (see [`SharedQueues`]): from now on every
+    /// `/queue/…` message is handed to it instead of being delivered here. Install it before
+    /// clients connect. Only one can be installed: returns `false`, and drops `store`, when one
+    /// already is.
+    pub fn share_queues(&self, store: impl SharedQueues) -> bool {
+        let store: Arc<dyn SharedQueues> = Arc::new(store);
+        if self.inner.shared_queues.set(store.clone()).is_err() {
+            return false;
+        }
+        self.inner.state.lock().shared = Some(store);
+        true
+    }
+
+    /// Hands a message from the shared store to one of this node's consumers of `queue`
+    /// (`/queue/…`), as a local queue message is handed over. Gives it back when this node has
+    /// no consumer of `queue` (the store should offer it to another node).
+    pub fn deliver_shared(&self, queue: &str, message: SharedMessage) -> Result<(), SharedMessage> {
+        let valid = matches!(
+            Destination::parse(queue, Use::Send),
+            Ok(Destination::Queue(_))
+        );
+        let mut state = self.inner.state.lock();
+        let no_consumer = state
+            .queues
+            .get(queue)
+            .is_none_or(|q| q.consumers.is_empty());
+        if !valid || no_consumer {
+            return Err(message);
+        }
+        let stored = Arc::new(router::StoredMessage {
+            id: self.next_message_id(),
+            destination: Arc::from(queue),
+            headers: message.headers,
+            body: message.body,
+            redelivered: message.redelivered,
+            shared: Some(message.entry),
+        });
+        // Kept here if every consumer is closing: released when they are gone.
+        let _congested = state.publish_to_queue(queue, stored, usize::MAX);
         Ok(())
     }
 
@@ -299,6 +354,7 @@ impl Broker {
         body: bytes::Bytes,
         only: Option<&str>,
         congested: &mut Vec<Arc<dyn Outbox>>,
+        ticket: &mut Option<StoreTicket>,
     ) -> Result<(), BrokerError> {
         let parsed = Destination::parse(destination, Use::Send)?;
         // Topic and user messages are told to the observer (other nodes deliver them too).
@@ -312,12 +368,23 @@ impl Broker {
                 format!("/user{rest}"),
             ),
             Destination::Queue(d) => {
+                if let Some(store) = self.inner.shared_queues.get() {
+                    store
+                        .enqueue(d, &headers, &body, ticket.take())
+                        .map_err(|why| BrokerError::QueueUnavailable {
+                            queue: error::clip(d),
+                            why,
+                        })?;
+                    self.inner.stats.published(1);
+                    return Ok(());
+                }
                 let message = Arc::new(router::StoredMessage {
                     id: self.next_message_id(),
                     destination: Arc::from(d),
                     headers,
                     body,
                     redelivered: false,
+                    shared: None,
                 });
                 let limit = self.inner.config.max_queue_depth;
                 let consumer = self
@@ -368,6 +435,7 @@ impl Broker {
             headers,
             body,
             redelivered: false,
+            shared: None,
         });
         self.inner.stats.published(1);
         for key in keys.iter().flatten() {

@@ -12,6 +12,9 @@
 //! - `ack:auto`: a delivery counts as done once queued for the consumer's connection, as with
 //!   RabbitMQ's automatic acknowledgement (at-most-once: it is lost if that connection dies first);
 //! - a session that is closing (an ERROR or a Close is on its way) gets no more deliveries.
+//!
+//! In a cluster ([`crate::SharedQueues`]) the same rules hold for the messages the store hands to
+//! this node; the store learns when each is done and gets back those no consumer here can take.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -94,7 +97,12 @@ impl State {
             return Err(message);
         };
         let ack = match sub.ack {
-            AckMode::Auto => None,
+            AckMode::Auto => {
+                if let (Some(store), Some(entry)) = (&self.shared, &message.shared) {
+                    store.settled(queue, entry);
+                }
+                None
+            }
             AckMode::Client | AckMode::ClientIndividual => {
                 self.register_unacked(&sub, &message, Some(queue))
             }
@@ -155,13 +163,34 @@ impl State {
         }
     }
 
-    /// Drops a queue that has neither consumers nor waiting messages.
+    /// After a consumer left: tells the shared store how many are left, gives it back the shared
+    /// messages nobody here can take any more, and drops a queue that has neither consumers nor
+    /// waiting messages.
     pub(crate) fn forget_queue_if_idle(&mut self, name: &str) {
-        if self
-            .queues
-            .get(name)
-            .is_some_and(|q| q.consumers.is_empty() && q.pending.is_empty())
-        {
+        let Some(q) = self.queues.get_mut(name) else {
+            return;
+        };
+        if let Some(store) = &self.shared {
+            store.consumers(name, q.consumers.len());
+            if q.consumers.is_empty() && q.pending.iter().any(|m| m.shared.is_some()) {
+                let (shared, local): (Vec<_>, Vec<_>) =
+                    q.pending.drain(..).partition(|m| m.shared.is_some());
+                q.pending.extend(local);
+                let released = shared
+                    .into_iter()
+                    .filter_map(|m| {
+                        Some(crate::SharedMessage {
+                            entry: m.shared.clone()?,
+                            headers: m.headers.clone(),
+                            body: m.body.clone(),
+                            redelivered: true,
+                        })
+                    })
+                    .collect();
+                store.release(name, released);
+            }
+        }
+        if q.consumers.is_empty() && q.pending.is_empty() {
             self.queues.remove(name);
         }
     }

@@ -217,3 +217,212 @@ fn shut_down_closes_sessions_opened_afterwards_too_and_stops_queue_deliveries() 
         other => panic!("{other:?}"),
     }
 }
+
+/// What a cluster's queue store was told, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Told {
+    Enqueue(String, String),
+    Consumers(String, usize),
+    Settled(String, String),
+    Release(String, Vec<(String, bool)>),
+}
+
+#[derive(Clone, Default)]
+struct Store {
+    told: Arc<parking_lot::Mutex<Vec<Told>>>,
+    tickets: Arc<parking_lot::Mutex<Vec<StoreTicket>>>,
+    refuse: bool,
+}
+
+impl SharedQueues for Store {
+    fn enqueue(
+        &self,
+        queue: &str,
+        _headers: &[stompbox_stomp::Header],
+        body: &bytes::Bytes,
+        ticket: Option<StoreTicket>,
+    ) -> Result<(), String> {
+        if self.refuse {
+            return Err("Redis is unreachable".to_string());
+        }
+        let body = String::from_utf8_lossy(body).into_owned();
+        self.told
+            .lock()
+            .push(Told::Enqueue(queue.to_string(), body));
+        self.tickets.lock().extend(ticket);
+        Ok(())
+    }
+    fn consumers(&self, queue: &str, count: usize) {
+        self.told
+            .lock()
+            .push(Told::Consumers(queue.to_string(), count));
+    }
+    fn settled(&self, queue: &str, entry: &str) {
+        self.told
+            .lock()
+            .push(Told::Settled(queue.to_string(), entry.to_string()));
+    }
+    fn release(&self, queue: &str, messages: Vec<SharedMessage>) {
+        let messages = messages
+            .into_iter()
+            .map(|m| (m.entry.to_string(), m.redelivered))
+            .collect();
+        self.told
+            .lock()
+            .push(Told::Release(queue.to_string(), messages));
+    }
+}
+
+impl Store {
+    fn take(&self) -> Vec<Told> {
+        std::mem::take(&mut *self.told.lock())
+    }
+}
+
+fn shared_broker(store: &Store) -> Broker {
+    let b = Broker::default();
+    assert!(b.share_queues(store.clone()));
+    assert!(!b.share_queues(Store::default()), "installed twice");
+    b
+}
+
+fn from_store(entry: &str, body: &str) -> SharedMessage {
+    SharedMessage {
+        entry: Arc::from(entry),
+        headers: vec![],
+        body: bytes::Bytes::from(body.to_string()),
+        redelivered: false,
+    }
+}
+
+#[test]
+fn a_shared_queue_send_is_stored_not_delivered_and_its_receipt_waits_for_the_store() {
+    let store = Store::default();
+    let b = shared_broker(&store);
+    let mut consumer = Peer::connect(&b);
+    consumer.send("SUBSCRIBE\nid:s\ndestination:/queue/q\n\n\0");
+    let mut sender = Peer::connect(&b);
+    sender.send("SEND\ndestination:/queue/q\nreceipt:r1\n\nhello\0");
+    assert!(
+        sender.frames().is_empty(),
+        "receipt before the store has it"
+    );
+    assert!(consumer.frames().is_empty(), "delivered without the store");
+    assert_eq!(
+        store.take(),
+        [
+            Told::Consumers("/queue/q".into(), 1),
+            Told::Enqueue("/queue/q".into(), "hello".into())
+        ]
+    );
+    store.tickets.lock().pop().unwrap().stored();
+    let frames = sender.frames();
+    assert_eq!(frames[0].command, Command::Receipt);
+    assert_eq!(frames[0].header("receipt-id"), Some("r1"));
+}
+
+#[test]
+fn a_store_that_fails_or_refuses_gives_the_sender_an_error_and_1013() {
+    let store = Store::default();
+    let b = shared_broker(&store);
+    let mut sender = Peer::connect(&b);
+    sender.send("SEND\ndestination:/queue/q\nreceipt:r1\n\nhello\0");
+    store
+        .tickets
+        .lock()
+        .pop()
+        .unwrap()
+        .failed("Redis is unreachable");
+    let (frames, close) = sender.take();
+    assert_eq!(frames[0].command, Command::Error);
+    assert_eq!(frames[0].header("receipt-id"), Some("r1"));
+    assert!(
+        frames[0]
+            .header("message")
+            .unwrap()
+            .contains("Redis is unreachable")
+    );
+    assert_eq!(close.unwrap().code, 1013);
+
+    let refusing = Store {
+        refuse: true,
+        ..Store::default()
+    };
+    let b = shared_broker(&refusing);
+    let mut sender = Peer::connect(&b);
+    sender.send("SEND\ndestination:/queue/q\nreceipt:r2\n\nhello\0");
+    let (frames, close) = sender.take();
+    assert_eq!(frames[0].command, Command::Error);
+    assert!(
+        frames[0]
+            .header("message")
+            .unwrap()
+            .contains("not accepted")
+    );
+    assert_eq!(close.unwrap().code, 1013);
+}
+
+#[test]
+fn shared_messages_are_settled_on_ack_or_auto_and_released_when_no_consumer_is_left() {
+    let store = Store::default();
+    let b = shared_broker(&store);
+    assert!(
+        b.deliver_shared("/queue/q", from_store("1-0", "early"))
+            .is_err(),
+        "no consumer here: given back"
+    );
+    let mut auto = Peer::connect(&b);
+    auto.send("SUBSCRIBE\nid:a\ndestination:/queue/auto\n\n\0");
+    b.deliver_shared("/queue/auto", from_store("2-0", "x"))
+        .unwrap();
+    assert_eq!(bodies(&auto.frames()), ["x"]);
+
+    let mut c1 = Peer::connect(&b);
+    c1.send("SUBSCRIBE\nid:s\ndestination:/queue/q\nack:client-individual\n\n\0");
+    let mut c2 = Peer::connect(&b);
+    c2.send("SUBSCRIBE\nid:s\ndestination:/queue/q\nack:client-individual\n\n\0");
+    b.deliver_shared("/queue/q", from_store("3-0", "a"))
+        .unwrap();
+    b.deliver_shared("/queue/q", from_store("4-0", "b"))
+        .unwrap();
+    let (m1, m2) = (c1.frames(), c2.frames());
+    assert_eq!(
+        (bodies(&m1), bodies(&m2)),
+        (vec!["a".into()], vec!["b".into()])
+    );
+    assert_eq!(
+        store.take(),
+        [
+            Told::Consumers("/queue/auto".into(), 1),
+            Told::Settled("/queue/auto".into(), "2-0".into()),
+            Told::Consumers("/queue/q".into(), 1),
+            Told::Consumers("/queue/q".into(), 2),
+        ]
+    );
+    // c1 acknowledges: settled. c2 NACKs: redelivered to c1, not settled.
+    let ack = m1[0].header("ack").unwrap().to_string();
+    c1.send(&format!("ACK\nid:{ack}\n\n\0"));
+    let nack = m2[0].header("ack").unwrap().to_string();
+    c2.send(&format!("NACK\nid:{nack}\n\n\0"));
+    let again = c1.frames();
+    assert_eq!(
+        (bodies(&again), redelivered(&again)),
+        (vec!["b".into()], vec![true])
+    );
+    assert_eq!(
+        store.take(),
+        [Told::Settled("/queue/q".into(), "3-0".into())]
+    );
+    // c1 dies holding it; c2 unsubscribes: nobody here can take it, the store gets it back.
+    c2.send("UNSUBSCRIBE\nid:s\n\n\0");
+    c1.session.close(CloseStatus::abnormal(), Instant::now());
+    assert_eq!(
+        store.take(),
+        [
+            Told::Consumers("/queue/q".into(), 1),
+            Told::Consumers("/queue/q".into(), 0),
+            Told::Release("/queue/q".into(), vec![("4-0".into(), true)]),
+        ]
+    );
+    assert_eq!(b.stats().queues, 1, "only /queue/auto is left");
+}

@@ -45,6 +45,9 @@ pub(crate) struct StoredMessage {
     pub(crate) headers: Vec<Header>,
     pub(crate) body: Bytes,
     pub(crate) redelivered: bool,
+    /// The shared store's entry id, for a queue message another node may also hold (see
+    /// [`crate::SharedQueues`]).
+    pub(crate) shared: Option<Arc<str>>,
 }
 
 impl StoredMessage {
@@ -153,6 +156,8 @@ pub(crate) struct State {
     pub(crate) closing: HashSet<Arc<str>>,
     /// Set by `Broker::shut_down`: sessions opened from then on are closed at once with it.
     pub(crate) shutdown: Option<CloseStatus>,
+    /// The cluster's queue store, when queues are shared (told of consumers and settlements).
+    pub(crate) shared: Option<Arc<dyn crate::SharedQueues>>,
 }
 
 /// Pushes one delivery: the subscription's shared head, or (for a 1.2 delivery that needs an

@@ -440,7 +440,12 @@ impl Session {
                 self.close_with(codes::NORMAL, "DISCONNECT".to_string(), ClosedBy::Client);
                 return Ok(());
             }
-            (_, Command::Send) => self.on_send(frame)?,
+            (_, Command::Send) => {
+                if self.on_send(frame, receipt)? {
+                    // The RECEIPT is sent once the shared queue's store has the message.
+                    return Ok(());
+                }
+            }
             (_, Command::Subscribe) => self.on_subscribe(&frame)?,
             (_, Command::Unsubscribe) => self.on_unsubscribe(&frame)?,
             (_, Command::Ack | Command::Nack) => self.on_ack(frame)?,
@@ -462,7 +467,7 @@ impl Session {
                 if command == Command::Commit {
                     for f in frames {
                         match f.command {
-                            Command::Send => self.send_now(f)?,
+                            Command::Send => self.send_now(f, &mut None)?,
                             _ => self.ack_now(&f)?,
                         }
                     }

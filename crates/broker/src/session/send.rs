@@ -7,7 +7,7 @@ use super::{Session, required};
 use crate::acl::Action;
 use crate::app::{AppAction, AppReply, AppRequest};
 use crate::error::clip;
-use crate::{BrokerError, Destination, Use};
+use crate::{BrokerError, Destination, StoreTicket, Use};
 
 impl Session {
     pub(super) fn buffer_in_transaction(
@@ -27,20 +27,40 @@ impl Session {
         Ok(None)
     }
 
-    pub(super) fn on_send(&mut self, frame: Frame) -> Result<(), BrokerError> {
+    /// Routes or buffers a SEND. Returns `true` when its RECEIPT was handed to a shared queue's
+    /// store (sent once the message is kept) rather than owed now.
+    pub(super) fn on_send(
+        &mut self,
+        frame: Frame,
+        receipt: Option<&str>,
+    ) -> Result<bool, BrokerError> {
         let destination = required(&frame, "destination")?;
         if self.access.is_some() {
             // Checked as it arrives, also inside a transaction; only well-formed names.
             Destination::parse(destination, Use::Send)?;
             self.authorize(Action::Send, destination)?;
         }
-        match self.buffer_in_transaction(frame)? {
-            Some(frame) => self.send_now(frame),
-            None => Ok(()),
-        }
+        let Some(frame) = self.buffer_in_transaction(frame)? else {
+            return Ok(false);
+        };
+        let mut ticket = receipt.map(|r| StoreTicket {
+            broker: self.broker.clone(),
+            session: self.id.clone(),
+            outbox: self.outbox.clone(),
+            version: self.version,
+            receipt: r.to_string(),
+        });
+        let owed = ticket.is_some();
+        self.send_now(frame, &mut ticket)?;
+        Ok(owed && ticket.is_none())
     }
 
-    pub(super) fn send_now(&mut self, frame: Frame) -> Result<(), BrokerError> {
+    /// Routes a SEND; a shared queue's store takes `ticket` (see [`crate::SharedQueues`]).
+    pub(super) fn send_now(
+        &mut self,
+        frame: Frame,
+        ticket: &mut Option<StoreTicket>,
+    ) -> Result<(), BrokerError> {
         let destination = required(&frame, "destination")?.to_string();
         let headers: Vec<_> = frame
             .headers
@@ -55,8 +75,14 @@ impl Session {
         if let Destination::App(path) = Destination::parse(&destination, Use::Send)? {
             return self.on_app(path, &headers, &frame.body);
         }
-        self.broker
-            .route_send(&destination, headers, frame.body, None, &mut self.congested)
+        self.broker.route_send(
+            &destination,
+            headers,
+            frame.body,
+            None,
+            &mut self.congested,
+            ticket,
+        )
     }
 
     fn on_app(&mut self, path: &str, headers: &[Header], body: &Bytes) -> Result<(), BrokerError> {
@@ -88,6 +114,7 @@ impl Session {
                     body,
                     None,
                     &mut self.congested,
+                    &mut None,
                 )?,
                 AppAction::Reply {
                     destination,

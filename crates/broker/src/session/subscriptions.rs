@@ -81,6 +81,9 @@ impl Session {
                         .or_default()
                         .consumers
                         .push(sub);
+                    if let Some(store) = &state.shared {
+                        store.consumers(q, state.queues[q].consumers.len());
+                    }
                     state.drain_pending(q);
                 }
             }
@@ -184,8 +187,14 @@ impl Session {
         let mut requeue = Vec::new();
         for k in settled {
             if let Some(u) = entry.unacked.remove(&k) {
-                if command == Command::Nack {
-                    requeue.extend(u.requeue);
+                match (command, u.requeue) {
+                    (Command::Nack, Some(r)) => requeue.push(r),
+                    (_, Some((queue, message))) => {
+                        if let (Some(store), Some(entry)) = (&state.shared, &message.shared) {
+                            store.settled(&queue, entry);
+                        }
+                    }
+                    (_, None) => {}
                 }
             }
         }
