@@ -183,7 +183,7 @@ impl State {
                             entry: m.shared.clone()?,
                             headers: m.headers.clone(),
                             body: m.body.clone(),
-                            redelivered: true,
+                            redelivered: m.redelivered,
                         })
                     })
                     .collect();

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::node::{self, Backoff, Inbound, NodeId};
+use crate::queues::{self, QueueCounters, QueueLink};
 use crate::{ClusterConfig, ClusterError, envelope};
 
 /// Messages waiting to be published; beyond this (Redis slower than the senders) they are
@@ -40,6 +41,18 @@ pub struct ClusterStats {
     pub publisher_up: bool,
     /// Whether the subscription is up.
     pub subscriber_up: bool,
+    /// Queue messages SENT on this node and stored in Redis.
+    pub queue_stored: u64,
+    /// Queue messages SENT on this node that were refused (backlog full, or Redis refused).
+    pub queue_refused: u64,
+    /// Queue messages handed to this node's consumers (claimed ones included).
+    pub queue_handed: u64,
+    /// Queue messages settled (acknowledged, or delivered with `ack:auto`) in Redis.
+    pub queue_settled: u64,
+    /// Queue messages given back to the cluster (no consumer left here).
+    pub queue_released: u64,
+    /// Unacknowledged queue messages of dead nodes claimed by this node.
+    pub queue_claimed: u64,
 }
 
 #[derive(Default)]
@@ -59,6 +72,7 @@ pub struct Cluster {
     node: NodeId,
     channel: String,
     counters: Arc<Counters>,
+    queues: Arc<QueueCounters>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -159,7 +173,33 @@ impl Cluster {
         if !broker.observe_messages(forwarder) {
             return Err(ClusterError::AlreadyJoined);
         }
-        let tasks = vec![
+        let queue_link = Arc::new(QueueLink {
+            client: link.client.clone(),
+            url: url.clone(),
+            cluster: config.name.clone(),
+            node: node.clone(),
+            timeout: config.connect_timeout,
+            node_timeout: config.node_timeout,
+        });
+        let queue_writer = link
+            .publisher()
+            .await
+            .map_err(|r| unreachable("queues", r))?;
+        let queue_reader = link
+            .publisher()
+            .await
+            .map_err(|r| unreachable("queues", r))?;
+        let queue_counters = Arc::new(QueueCounters::default());
+        let Some(mut tasks) = queues::start(
+            queue_link,
+            &broker,
+            queue_writer,
+            queue_reader,
+            queue_counters.clone(),
+        ) else {
+            return Err(ClusterError::AlreadyJoined);
+        };
+        tasks.extend([
             tokio::spawn(publish_loop(link.clone(), publisher, rx, counters.clone())),
             tokio::spawn(subscribe_loop(
                 link.clone(),
@@ -168,7 +208,7 @@ impl Cluster {
                 node.clone(),
                 counters.clone(),
             )),
-        ];
+        ]);
         tracing::info!(
             "cluster: node {node} joined `{}` through Redis at {url} (channel {})",
             config.name,
@@ -178,6 +218,7 @@ impl Cluster {
             node,
             channel: link.channel.clone(),
             counters,
+            queues: queue_counters,
             tasks,
         })
     }
@@ -194,7 +235,7 @@ impl Cluster {
 
     /// The counters so far.
     pub fn stats(&self) -> ClusterStats {
-        let c = &self.counters;
+        let (c, q) = (&self.counters, &self.queues);
         ClusterStats {
             published: c.published.load(Ordering::Relaxed),
             unpublished: c.unpublished.load(Ordering::Relaxed),
@@ -203,6 +244,12 @@ impl Cluster {
             malformed: c.malformed.load(Ordering::Relaxed),
             publisher_up: c.publisher_up.load(Ordering::Relaxed),
             subscriber_up: c.subscriber_up.load(Ordering::Relaxed),
+            queue_stored: q.stored.load(Ordering::Relaxed),
+            queue_refused: q.refused.load(Ordering::Relaxed),
+            queue_handed: q.handed.load(Ordering::Relaxed),
+            queue_settled: q.settled.load(Ordering::Relaxed),
+            queue_released: q.released.load(Ordering::Relaxed),
+            queue_claimed: q.claimed.load(Ordering::Relaxed),
         }
     }
 }

@@ -8,14 +8,18 @@
 //! or user message once and publishes it on the cluster's Redis channel, and a subscriber that hands
 //! other nodes' messages to [`stompbox_broker::Broker::deliver_remote`].
 //!
-//! Queues are not shared yet. Pub/sub is at-most-once: messages published while Redis is unreachable
+//! Queues are shared through Redis streams with a consumer group (see [`ledger`]): each queue
+//! message reaches one consumer on some node, acknowledged end to end, and what a dead node
+//! left unacknowledged is claimed by another (at-least-once). Topic pub/sub is at-most-once: messages published while Redis is unreachable
 //! are counted and logged, not replayed.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod adapter;
 pub mod envelope;
+pub mod ledger;
 pub mod node;
+mod queues;
 
 pub use adapter::{Cluster, ClusterStats};
 pub use envelope::{Envelope, EnvelopeError};
@@ -33,6 +37,9 @@ pub struct ClusterConfig {
     pub name: String,
     /// How long to wait for Redis at start before giving up. Default: 5 s.
     pub connect_timeout: Duration,
+    /// How long after a node stops refreshing its liveness key (it died, or lost Redis) the
+    /// other nodes take over its unacknowledged queue messages. Default: 10 s.
+    pub node_timeout: Duration,
 }
 
 impl ClusterConfig {
@@ -42,6 +49,7 @@ impl ClusterConfig {
             redis_url: redis_url.into(),
             name: "default".to_string(),
             connect_timeout: Duration::from_secs(5),
+            node_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -93,6 +93,11 @@ pub struct Node {
 
 impl Node {
     pub async fn start(redis_url: &str, name: &str) -> Node {
+        Node::start_with(redis_url, name, Duration::from_secs(10)).await
+    }
+
+    /// With this `node_timeout` (how soon others take over its queue messages once it died).
+    pub async fn start_with(redis_url: &str, name: &str, node_timeout: Duration) -> Node {
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             tcp_listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -104,6 +109,7 @@ impl Node {
             .unwrap();
         let cluster_config = ClusterConfig {
             name: name.to_string(),
+            node_timeout,
             ..ClusterConfig::new(redis_url)
         };
         let cluster = Cluster::start(&cluster_config, broker.clone())
@@ -123,6 +129,15 @@ impl Node {
             cluster,
             stop: Some(tx),
             task: Some(task),
+        }
+    }
+
+    /// Dies as with SIGKILL as far as the cluster can tell: its Redis tasks and its listener
+    /// stop at once, nothing is given back (its clients' connections are the test's to drop).
+    pub fn kill(mut self) {
+        self.stop.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
         }
     }
 

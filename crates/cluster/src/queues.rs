@@ -1,0 +1,586 @@
+//! Shared queues, the tokio adapter: every `/queue/…` message is stored in a Redis stream and
+//! handed to exactly one consumer on some node, acknowledged end to end (at-least-once).
+//!
+//! - [`Store`] is the broker's [`SharedQueues`]: it only queues work for the tasks below and
+//!   keeps the [`Ledger`] of how many messages this node may take.
+//! - The writer task owns one connection and writes in batches (one pipeline per batch): XADD
+//!   for a SEND (then the sender's RECEIPT), XACK and XDEL when a message is settled, XADD, XACK
+//!   and XDEL to give a message back. Redis unreachable: the batch waits and is retried with
+//!   backoff (receipts wait too); more than [`WRITE_BACKLOG`] messages waiting → new SENDs are
+//!   refused with an ERROR.
+//! - The reader task owns a second connection (XREADGROUP blocks it): for the queues this node
+//!   has consumers of, it first claims what dead nodes left unsettled, then reads new messages,
+//!   never more than the ledger's demand.
+//! - The liveness task keeps this node's key alive; when it expires (the node died, or lost
+//!   Redis for longer than `node_timeout`) other nodes claim its unsettled messages, marked
+//!   `redelivered`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+use redis::streams::{
+    StreamClaimReply, StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadOptions,
+    StreamReadReply,
+};
+use stompbox_broker::{Broker, SharedMessage, SharedQueues, StoreTicket};
+use stompbox_stomp::Header;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::envelope;
+use crate::ledger::{self, GROUP, Ledger};
+use crate::node::{Backoff, NodeId};
+
+/// Queue messages waiting to be written to Redis before new SENDs are refused.
+pub(crate) const WRITE_BACKLOG: usize = 65_536;
+/// How long one XREADGROUP waits for new messages.
+const READ_BLOCK: Duration = Duration::from_millis(250);
+/// How often a reader looks for dead nodes' unsettled messages.
+const CLAIM_EVERY: Duration = Duration::from_millis(500);
+
+/// Queue counters since the node joined.
+#[derive(Default)]
+pub(crate) struct QueueCounters {
+    pub(crate) stored: AtomicU64,
+    pub(crate) handed: AtomicU64,
+    pub(crate) settled: AtomicU64,
+    pub(crate) released: AtomicU64,
+    pub(crate) claimed: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+    pub(crate) refused: AtomicU64,
+}
+
+/// Where the tasks connect and what they are called.
+pub(crate) struct QueueLink {
+    pub(crate) client: redis::Client,
+    pub(crate) url: String,
+    pub(crate) cluster: String,
+    pub(crate) node: NodeId,
+    pub(crate) timeout: Duration,
+    pub(crate) node_timeout: Duration,
+}
+
+impl QueueLink {
+    async fn connect(&self) -> Result<MultiplexedConnection, redis::RedisError> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout + READ_BLOCK));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+
+    /// Connects, retrying with backoff until it works.
+    async fn reconnect(&self, what: &str) -> MultiplexedConnection {
+        let mut backoff = Backoff::new();
+        loop {
+            tokio::time::sleep(backoff.next_delay()).await;
+            match self.connect().await {
+                Ok(conn) => {
+                    tracing::warn!("cluster: Redis at {} back for {what}", self.url);
+                    return conn;
+                }
+                Err(e) => tracing::debug!("cluster: Redis at {} still unreachable: {e}", self.url),
+            }
+        }
+    }
+
+    fn key(&self, queue: &str) -> String {
+        ledger::queue_key(&self.cluster, queue)
+    }
+}
+
+enum Write {
+    Store {
+        key: String,
+        payload: Bytes,
+        ticket: Option<StoreTicket>,
+    },
+    Settle {
+        key: String,
+        entry: Arc<str>,
+    },
+    Release {
+        key: String,
+        entry: Arc<str>,
+        payload: Bytes,
+        redelivered: bool,
+    },
+}
+
+struct Shared {
+    ledger: Mutex<Ledger>,
+    wake: Notify,
+    backlog: AtomicUsize,
+    counters: Arc<QueueCounters>,
+}
+
+/// The broker's [`SharedQueues`]: hands work to the tasks, never blocks.
+pub(crate) struct Store {
+    link: Arc<QueueLink>,
+    tx: mpsc::UnboundedSender<Write>,
+    shared: Arc<Shared>,
+}
+
+impl SharedQueues for Store {
+    fn enqueue(
+        &self,
+        queue: &str,
+        headers: &[Header],
+        body: &Bytes,
+        ticket: Option<StoreTicket>,
+    ) -> Result<(), String> {
+        let refuse = |why: String| {
+            self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+            Err(why)
+        };
+        if self.shared.backlog.load(Ordering::Relaxed) >= WRITE_BACKLOG {
+            return refuse(format!(
+                "{WRITE_BACKLOG} queue messages are waiting for Redis at {}; try again later",
+                self.link.url
+            ));
+        }
+        let payload = match envelope::encode(self.link.node.as_str(), queue, headers, body) {
+            Ok(p) => p,
+            Err(e) => return refuse(e.to_string()),
+        };
+        self.shared.backlog.fetch_add(1, Ordering::Relaxed);
+        let write = Write::Store {
+            key: self.link.key(queue),
+            payload,
+            ticket,
+        };
+        if self.tx.send(write).is_err() {
+            return refuse("this node has left the cluster".to_string());
+        }
+        Ok(())
+    }
+
+    fn consumers(&self, queue: &str, count: usize) {
+        self.shared.ledger.lock().set_consumers(queue, count);
+        self.shared.wake.notify_one();
+    }
+
+    fn settled(&self, queue: &str, entry: &str) {
+        self.shared.ledger.lock().done(queue, 1);
+        let _ = self.tx.send(Write::Settle {
+            key: self.link.key(queue),
+            entry: Arc::from(entry),
+        });
+        self.shared.wake.notify_one();
+    }
+
+    fn release(&self, queue: &str, messages: Vec<SharedMessage>) {
+        self.shared.ledger.lock().done(queue, messages.len());
+        for m in messages {
+            self.give_back(queue, m);
+        }
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Store {
+    /// Stores `m` again for any node (flagged if it was delivered before) and settles the
+    /// original.
+    fn give_back(&self, queue: &str, m: SharedMessage) {
+        match envelope::encode(self.link.node.as_str(), queue, &m.headers, &m.body) {
+            Ok(payload) => {
+                let _ = self.tx.send(Write::Release {
+                    key: self.link.key(queue),
+                    entry: m.entry,
+                    payload,
+                    redelivered: m.redelivered,
+                });
+            }
+            Err(e) => tracing::warn!("cluster: {queue}: message {} dropped: {e}", m.entry),
+        }
+    }
+}
+
+/// Installs the store in `broker` and starts its tasks.
+pub(crate) fn start(
+    link: Arc<QueueLink>,
+    broker: &Broker,
+    writer: MultiplexedConnection,
+    reader: MultiplexedConnection,
+    counters: Arc<QueueCounters>,
+) -> Option<Vec<JoinHandle<()>>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        ledger: Mutex::new(Ledger::default()),
+        wake: Notify::new(),
+        backlog: AtomicUsize::new(0),
+        counters,
+    });
+    let store = Store {
+        link: link.clone(),
+        tx,
+        shared: shared.clone(),
+    };
+    let store = Arc::new(store);
+    if !broker.share_queues(StoreRef(store.clone())) {
+        return None;
+    }
+    Some(vec![
+        tokio::spawn(write_loop(link.clone(), writer.clone(), rx, shared.clone())),
+        tokio::spawn(read_loop(link.clone(), reader, broker.clone(), store)),
+        tokio::spawn(alive_loop(link, writer)),
+    ])
+}
+
+/// The installed store, shared with the reader task (which gives messages back through it).
+struct StoreRef(Arc<Store>);
+
+impl SharedQueues for StoreRef {
+    fn enqueue(
+        &self,
+        queue: &str,
+        headers: &[Header],
+        body: &Bytes,
+        ticket: Option<StoreTicket>,
+    ) -> Result<(), String> {
+        self.0.enqueue(queue, headers, body, ticket)
+    }
+    fn consumers(&self, queue: &str, count: usize) {
+        self.0.consumers(queue, count);
+    }
+    fn settled(&self, queue: &str, entry: &str) {
+        self.0.settled(queue, entry);
+    }
+    fn release(&self, queue: &str, messages: Vec<SharedMessage>) {
+        self.0.release(queue, messages);
+    }
+}
+
+fn retryable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal()
+}
+
+/// XGROUP CREATE … MKSTREAM, once per key (an existing group is fine).
+async fn ensure_group(
+    conn: &mut MultiplexedConnection,
+    groups: &mut HashSet<String>,
+    key: &str,
+) -> Result<(), redis::RedisError> {
+    if groups.contains(key) {
+        return Ok(());
+    }
+    let created: Result<(), _> = conn.xgroup_create_mkstream(key, GROUP, "0").await;
+    match created {
+        Err(e) if e.code() != Some("BUSYGROUP") => return Err(e),
+        _ => {}
+    }
+    groups.insert(key.to_string());
+    Ok(())
+}
+
+async fn write_batch(
+    conn: &mut MultiplexedConnection,
+    groups: &mut HashSet<String>,
+    batch: &[Write],
+) -> Result<(), redis::RedisError> {
+    let mut pipe = redis::pipe();
+    for w in batch {
+        match w {
+            Write::Store { key, payload, .. } => {
+                ensure_group(conn, groups, key).await?;
+                pipe.cmd("XADD")
+                    .arg(key)
+                    .arg("*")
+                    .arg("e")
+                    .arg(payload.as_ref());
+            }
+            Write::Settle { key, entry } => {
+                pipe.cmd("XACK").arg(key).arg(GROUP).arg(&**entry);
+                pipe.cmd("XDEL").arg(key).arg(&**entry);
+            }
+            Write::Release {
+                key,
+                entry,
+                payload,
+                redelivered,
+            } => {
+                ensure_group(conn, groups, key).await?;
+                pipe.cmd("XADD")
+                    .arg(key)
+                    .arg("*")
+                    .arg("e")
+                    .arg(payload.as_ref());
+                if *redelivered {
+                    pipe.arg("r").arg("1");
+                }
+                pipe.cmd("XACK").arg(key).arg(GROUP).arg(&**entry);
+                pipe.cmd("XDEL").arg(key).arg(&**entry);
+            }
+        }
+    }
+    pipe.query_async::<()>(conn).await
+}
+
+async fn write_loop(
+    link: Arc<QueueLink>,
+    mut conn: MultiplexedConnection,
+    mut rx: mpsc::UnboundedReceiver<Write>,
+    shared: Arc<Shared>,
+) {
+    let mut groups = HashSet::new();
+    let mut batch = Vec::new();
+    loop {
+        if rx.recv_many(&mut batch, 512).await == 0 {
+            return;
+        }
+        let failed = loop {
+            match write_batch(&mut conn, &mut groups, &batch).await {
+                Ok(()) => break None,
+                Err(e) if retryable(&e) => {
+                    tracing::warn!(
+                        "cluster: Redis at {} lost for queues ({e}); {} queue write(s) wait, receipts with them",
+                        link.url,
+                        batch.len()
+                    );
+                    groups.clear();
+                    conn = link.reconnect("queues").await;
+                }
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        if let Some(e) = &failed {
+            tracing::warn!("cluster: Redis refused a queue write: {e}");
+        }
+        let c = &shared.counters;
+        for w in batch.drain(..) {
+            match w {
+                Write::Store { ticket, .. } => {
+                    shared.backlog.fetch_sub(1, Ordering::Relaxed);
+                    match (&failed, ticket) {
+                        (None, t) => {
+                            c.stored.fetch_add(1, Ordering::Relaxed);
+                            if let Some(t) = t {
+                                t.stored();
+                            }
+                        }
+                        (Some(e), Some(t)) => t.failed(&format!("Redis refused it: {e}")),
+                        (Some(_), None) => {}
+                    }
+                }
+                Write::Settle { .. } => _ = c.settled.fetch_add(1, Ordering::Relaxed),
+                Write::Release { .. } => _ = c.released.fetch_add(1, Ordering::Relaxed),
+            }
+        }
+    }
+}
+
+/// Keeps `stompbox:<cluster>:alive:<node>` alive while the node runs.
+async fn alive_loop(link: Arc<QueueLink>, mut conn: MultiplexedConnection) {
+    let key = ledger::alive_key(&link.cluster, link.node.as_str());
+    let ttl = link.node_timeout.as_millis().max(1) as u64;
+    loop {
+        let set: Result<(), _> = redis::cmd("SET")
+            .arg(&key)
+            .arg(1)
+            .arg("PX")
+            .arg(ttl)
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = set {
+            tracing::debug!("cluster: liveness key not refreshed: {e}");
+            if retryable(&e) {
+                if let Ok(c) = link.connect().await {
+                    conn = c;
+                }
+            }
+        }
+        tokio::time::sleep(link.node_timeout / 3).await;
+    }
+}
+
+async fn read_loop(
+    link: Arc<QueueLink>,
+    mut conn: MultiplexedConnection,
+    broker: Broker,
+    store: Arc<Store>,
+) {
+    let mut groups = HashSet::new();
+    let mut last_claim = Instant::now() - CLAIM_EVERY;
+    loop {
+        let wanted: Vec<(String, usize)> = store
+            .shared
+            .ledger
+            .lock()
+            .wanted()
+            .into_iter()
+            .filter(|(_, demand)| *demand > 0)
+            .collect();
+        if wanted.is_empty() {
+            let _ = tokio::time::timeout(CLAIM_EVERY, store.shared.wake.notified()).await;
+            continue;
+        }
+        let claim = last_claim.elapsed() >= CLAIM_EVERY;
+        let result = read_once(
+            &link,
+            &mut conn,
+            &mut groups,
+            &broker,
+            &store,
+            &wanted,
+            claim,
+        );
+        match result.await {
+            Ok(()) => {
+                if claim {
+                    last_claim = Instant::now();
+                }
+            }
+            Err(e) if retryable(&e) => {
+                tracing::warn!(
+                    "cluster: Redis at {} lost for reading queues ({e}); reconnecting",
+                    link.url
+                );
+                groups.clear();
+                conn = link.reconnect("reading queues").await;
+            }
+            Err(e) => {
+                // NOGROUP (the stream was deleted, e.g. Redis restarted empty): make it again.
+                tracing::debug!("cluster: reading queues: {e}");
+                groups.clear();
+                tokio::time::sleep(READ_BLOCK).await;
+            }
+        }
+    }
+}
+
+async fn read_once(
+    link: &QueueLink,
+    conn: &mut MultiplexedConnection,
+    groups: &mut HashSet<String>,
+    broker: &Broker,
+    store: &Store,
+    wanted: &[(String, usize)],
+    claim: bool,
+) -> Result<(), redis::RedisError> {
+    let keys: Vec<String> = wanted.iter().map(|(q, _)| link.key(q)).collect();
+    for key in &keys {
+        ensure_group(conn, groups, key).await?;
+    }
+    if claim {
+        for ((queue, demand), key) in wanted.iter().zip(&keys) {
+            claim_dead(link, conn, broker, store, queue, key, *demand).await?;
+        }
+    }
+    let count = wanted.iter().map(|(_, d)| *d).min().unwrap_or(1).max(1);
+    let options = StreamReadOptions::default()
+        .group(GROUP, link.node.as_str())
+        .count(count)
+        .block(READ_BLOCK.as_millis() as usize);
+    let ids = vec![">"; keys.len()];
+    let reply: Option<StreamReadReply> = conn.xread_options(&keys, &ids, &options).await?;
+    for stream in reply.map(|r| r.keys).unwrap_or_default() {
+        let Some((queue, _)) = wanted.iter().zip(&keys).find(|(_, k)| **k == stream.key) else {
+            continue;
+        };
+        for entry in stream.ids {
+            let redelivered = entry.map.contains_key("r");
+            hand(broker, store, &queue.0, entry, redelivered);
+        }
+    }
+    Ok(())
+}
+
+/// Claims the unsettled messages of `queue` held by nodes whose liveness key has expired.
+async fn claim_dead(
+    link: &QueueLink,
+    conn: &mut MultiplexedConnection,
+    broker: &Broker,
+    store: &Store,
+    queue: &str,
+    key: &str,
+    mut demand: usize,
+) -> Result<(), redis::RedisError> {
+    let StreamPendingReply::Data(pending) = conn.xpending(key, GROUP).await? else {
+        return Ok(());
+    };
+    for holder in pending.consumers {
+        if demand == 0 {
+            break;
+        }
+        if holder.name == link.node.as_str() {
+            continue;
+        }
+        let alive: bool = conn
+            .exists(ledger::alive_key(&link.cluster, &holder.name))
+            .await?;
+        if alive {
+            continue;
+        }
+        let held: StreamPendingCountReply = conn
+            .xpending_consumer_count(key, GROUP, "-", "+", demand, &holder.name)
+            .await?;
+        let ids: Vec<String> = held.ids.into_iter().map(|p| p.id).collect();
+        let claimed: StreamClaimReply = if ids.is_empty() {
+            StreamClaimReply::default()
+        } else {
+            conn.xclaim(key, GROUP, link.node.as_str(), 0, &ids).await?
+        };
+        let n = claimed.ids.len();
+        if n > 0 {
+            tracing::warn!(
+                "cluster: {queue}: {n} unsettled message(s) of node {} (gone) claimed by this node; delivered as redelivered",
+                holder.name
+            );
+        }
+        store
+            .shared
+            .counters
+            .claimed
+            .fetch_add(n as u64, Ordering::Relaxed);
+        for entry in claimed.ids {
+            hand(broker, store, queue, entry, true);
+        }
+        if ids.len() >= holder.pending {
+            let _: Result<i64, _> = conn.xgroup_delconsumer(key, GROUP, &holder.name).await;
+        }
+        demand = demand.saturating_sub(n);
+    }
+    Ok(())
+}
+
+/// Hands one stream entry to a local consumer, or gives it back (a read that was already
+/// blocked when this node's last consumer left can still return entries).
+fn hand(broker: &Broker, store: &Store, queue: &str, entry: StreamId, redelivered: bool) {
+    let id: Arc<str> = Arc::from(entry.id.as_str());
+    let decoded = entry
+        .get::<Vec<u8>>("e")
+        .map(Bytes::from)
+        .ok_or(envelope::EnvelopeError::Truncated("stream entry"))
+        .and_then(|b| envelope::decode(&b));
+    let c = &store.shared.counters;
+    let envelope = match decoded {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!("cluster: {queue}: entry {id} is not a stompbox message ({e}); deleted");
+            c.malformed.fetch_add(1, Ordering::Relaxed);
+            let _ = store.tx.send(Write::Settle {
+                key: store.link.key(queue),
+                entry: id,
+            });
+            return;
+        }
+    };
+    let message = SharedMessage {
+        entry: id,
+        headers: envelope.headers,
+        body: envelope.body,
+        redelivered,
+    };
+    store.shared.ledger.lock().taken(queue, 1);
+    match broker.deliver_shared(queue, message) {
+        Ok(()) => _ = c.handed.fetch_add(1, Ordering::Relaxed),
+        Err(message) => store.release(queue, vec![message]),
+    }
+}
