@@ -26,6 +26,14 @@
 //! `CONNECTED`) to the moment the connection ended; the probe sends nothing in between. A TCP
 //! close without a Close frame (a proxy's idle timeout, a NAT dropping state, a killed server)
 //! is reported as 1006, as a browser would.
+//!
+//! # A server that went away
+//!
+//! A 1006 alone does not tell an idle cut from a server that died (SIGKILL, a crash, a node of
+//! a cluster going down). So after one the probe opens one new connection to the same URL
+//! ([`Recheck`]): when that gets `CONNECTED`, the endpoint is up and the cut is treated as an
+//! idle timeout (heartbeat advice); when it does not, the report says the server went away
+//! and gives no heartbeat advice.
 
 use std::time::Duration;
 
@@ -81,6 +89,15 @@ pub enum ProbeError {
     Read(ClientError),
 }
 
+/// After a close without a Close frame: what one new connection to the same URL found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recheck {
+    /// It got `CONNECTED`: the endpoint is up, so the cut was the path's (an idle timeout).
+    Answered,
+    /// It failed (refused, reset, timed out, no `CONNECTED`): the server went away.
+    Failed(String),
+}
+
 /// How the wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -123,6 +140,8 @@ pub struct ProbeReport {
     pub received_while_waiting: u32,
     /// The longest silence the connection survived (the whole wait, if nothing arrived).
     pub longest_silence: Duration,
+    /// After a 1006: whether the endpoint still answers (`None` for other outcomes).
+    pub recheck: Option<Recheck>,
 }
 
 /// Connects to `url`, keeps silent, and measures how long the idle connection lives.
@@ -141,7 +160,7 @@ pub async fn probe(url: &str, options: &ProbeOptions) -> Result<ProbeReport, Pro
         passcode: options.passcode.clone(),
         timeout: options.connect_timeout,
     };
-    let mut client = Client::connect_to(&target, connect)
+    let mut client = Client::connect_to(&target, connect.clone())
         .await
         .map_err(|error| ProbeError::Connect {
             url: url.to_string(),
@@ -178,6 +197,14 @@ pub async fn probe(url: &str, options: &ProbeOptions) -> Result<ProbeReport, Pro
             }
         }
     };
+    let recheck = match &outcome {
+        Outcome::Closed {
+            code: ABNORMAL,
+            clean: false,
+            ..
+        } => Some(recheck(&target, connect).await),
+        _ => None,
+    };
     Ok(ProbeReport {
         url: url.to_string(),
         transport: target.transport(),
@@ -188,7 +215,24 @@ pub async fn probe(url: &str, options: &ProbeOptions) -> Result<ProbeReport, Pro
         outcome,
         received_while_waiting: received,
         longest_silence: longest,
+        recheck,
     })
+}
+
+/// One new connection to the endpoint, closed politely at once when it gets `CONNECTED`.
+async fn recheck(target: &Target, connect: ConnectOptions) -> Recheck {
+    let connect = ConnectOptions {
+        timeout: connect.timeout.min(Duration::from_secs(5)),
+        ..connect
+    };
+    match Client::connect_to(target, connect).await {
+        Ok(client) => {
+            // Best effort: the endpoint answered, which is all the recheck asks.
+            let _ = client.disconnect(Duration::from_secs(2)).await;
+            Recheck::Answered
+        }
+        Err(error) => Recheck::Failed(error.to_string()),
+    }
 }
 
 /// The heartbeat to configure for a path that cut an idle connection after `idle`: at most
@@ -225,9 +269,16 @@ impl ProbeReport {
     /// The heartbeat to configure, when something cut the connection.
     pub fn recommended_heartbeat(&self) -> Option<Duration> {
         match &self.outcome {
+            _ if self.server_went_away() => None,
             Outcome::Closed { idle, .. } => Some(recommended_heartbeat(*idle)),
             Outcome::Survived { .. } => None,
         }
+    }
+
+    /// Whether the connection ended because the server went away (a 1006 after which the
+    /// endpoint did not take a new connection), not because of an idle timeout.
+    pub fn server_went_away(&self) -> bool {
+        matches!(self.recheck, Some(Recheck::Failed(_)))
     }
 
     /// How the connection ended, in words: `1006: no Close frame — …`.
@@ -242,6 +293,9 @@ impl ProbeReport {
             return None;
         };
         Some(match (*code, *clean) {
+            (ABNORMAL, false) if self.server_went_away() => format!(
+                "{ABNORMAL}: no Close frame — the server went away: a new connection failed too"
+            ),
             (ABNORMAL, false) if reason.is_empty() => format!(
                 "{ABNORMAL}: no Close frame — something between you and the server closed the TCP connection"
             ),
@@ -267,6 +321,19 @@ impl ProbeReport {
     /// The human-readable result (what `stompbox probe` prints).
     pub fn summary(&self) -> String {
         let mut text = match &self.outcome {
+            Outcome::Closed { idle, .. } if self.server_went_away() => {
+                let error = match &self.recheck {
+                    Some(Recheck::Failed(error)) => error.as_str(),
+                    _ => "",
+                };
+                format!(
+                    "connection lost after {:.1} s ({}: {error}). The server was killed, crashed or is \
+                     restarting — not an idle timeout, so no heartbeat advice: clients should reconnect \
+                     (to another node, behind a load balancer); probe again once it is back.",
+                    idle.as_secs_f64(),
+                    self.how().unwrap_or_default(),
+                )
+            }
             Outcome::Closed { idle, .. } => {
                 let heartbeat = recommended_heartbeat(*idle);
                 format!(
@@ -338,6 +405,12 @@ impl ProbeReport {
             "waitedSeconds": waited,
             "receivedWhileWaiting": self.received_while_waiting,
             "longestSilenceSeconds": self.longest_silence.as_secs_f64(),
+            "reachableAfterClose": self.recheck.as_ref().map(|r| *r == Recheck::Answered),
+            "recheckError": match &self.recheck {
+                Some(Recheck::Failed(error)) => Some(error.as_str()),
+                _ => None,
+            },
+            "serverWentAway": self.server_went_away(),
             "recommendedHeartbeatMs": self
                 .recommended_heartbeat()
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
@@ -373,6 +446,7 @@ mod tests {
             outcome,
             received_while_waiting: 0,
             longest_silence: Duration::from_secs(10),
+            recheck: None,
         }
     }
 
@@ -395,6 +469,44 @@ mod tests {
         assert_eq!(json["closeCode"], 1006);
         assert_eq!(json["recommendedHeartbeatMs"], 5000);
         assert_eq!(json["cut"], true);
+    }
+
+    #[test]
+    fn a_server_that_went_away_gets_no_heartbeat_advice() {
+        let cut = Outcome::Closed {
+            idle: Duration::from_millis(50),
+            code: 1006,
+            reason: String::new(),
+            clean: false,
+        };
+        let gone = ProbeReport {
+            recheck: Some(Recheck::Failed("Connection refused (os error 111)".into())),
+            ..report(cut.clone())
+        };
+        assert!(gone.server_went_away());
+        assert_eq!(gone.recommended_heartbeat(), None);
+        let summary = gone.summary();
+        assert!(
+            summary.starts_with(
+                "connection lost after 0.1 s (1006: no Close frame — the server went away"
+            ),
+            "{summary}"
+        );
+        assert!(summary.contains("Connection refused"), "{summary}");
+        assert!(!summary.contains("Configure a heartbeat"), "{summary}");
+        let json = gone.to_json();
+        assert_eq!(json["closeCode"], 1006);
+        assert_eq!(json["serverWentAway"], true);
+        assert_eq!(json["reachableAfterClose"], false);
+        assert_eq!(json["recommendedHeartbeatMs"], serde_json::Value::Null);
+        // The endpoint answered again: an idle cut, with advice as before.
+        let cut = ProbeReport {
+            recheck: Some(Recheck::Answered),
+            ..report(cut)
+        };
+        assert!(!cut.server_went_away());
+        assert_eq!(cut.to_json()["reachableAfterClose"], true);
+        assert!(cut.summary().contains("Configure a heartbeat"));
     }
 
     #[test]

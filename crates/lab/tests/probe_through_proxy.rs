@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use stompbox_broker::ClosedBy;
 use stompbox_lab::client::Transport;
-use stompbox_lab::probe::{Outcome, ProbeOptions, probe};
+use stompbox_lab::probe::{Outcome, ProbeOptions, Recheck, probe};
 use support::{assert_near, next_close, start_proxy, start_server};
 
 async fn measure(transport: Transport, read_timeout: Duration) {
@@ -31,6 +31,9 @@ async fn measure(transport: Transport, read_timeout: Duration) {
         panic!("not cut: {report:?}");
     };
     assert_eq!((code, clean), (1006, false), "{report:?}");
+    // The server behind the proxy still answers: an idle cut, not a server that went away.
+    assert_eq!(report.recheck, Some(Recheck::Answered), "{report:?}");
+    assert!(report.recommended_heartbeat().is_some());
     assert_near(idle, read_timeout);
     assert_eq!(report.received_while_waiting, 0, "{report:?}");
     assert_eq!(report.transport, transport);

@@ -7,8 +7,7 @@
 mod support;
 
 use std::collections::{BTreeSet, VecDeque};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -16,102 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
+use support::serve::Serve;
+
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A running `stompbox serve` (HTTP and STOMP/TCP on ports of its choosing) and its log.
-struct Serve {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    /// `127.0.0.1:port` of HTTP/WebSocket and of STOMP over TCP.
-    http: String,
-    tcp: String,
-}
-
-impl Serve {
-    fn start(extra: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stompbox"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--tcp-listen",
-                "127.0.0.1:0",
-            ])
-            .args(["--heart-beat", "0,0", "--log", "info"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = support::stderr_lines(&mut child);
-        let mut serve = Serve {
-            child,
-            lines,
-            http: String::new(),
-            tcp: String::new(),
-        };
-        let listening = serve.wait_for("listening");
-        serve.http = listening
-            .split("ws://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap()
-            .to_string();
-        let tcp = serve.wait_for("STOMP over TCP at");
-        serve.tcp = tcp.rsplit(' ').next().unwrap().to_string();
-        serve
-    }
-
-    fn wait_for(&mut self, needle: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(WAIT)
-                .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &pid])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// The exit status, waiting at most `within`.
-    fn exit_status(&mut self, within: Duration) -> i32 {
-        let start = Instant::now();
-        while start.elapsed() < within {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("stompbox serve still running {within:?} after the signal");
-    }
-
-    /// The log lines not read yet, up to the process's end.
-    fn rest(&mut self) -> Vec<String> {
-        let mut rest = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(WAIT) {
-            rest.push(line);
-        }
-        rest
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// What a client read.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,10 +1,11 @@
 //! Helpers for the cluster tests: a real `redis-server` on a free loopback port (killed on
-//! drop), in-process stompbox nodes joined through it, and a raw STOMP-over-TCP client.
+//! drop, `redis.rs`), in-process stompbox nodes joined through it, and a raw STOMP-over-TCP client.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::process::{Child, Command as Process, Stdio};
-use std::time::{Duration, Instant};
+mod redis;
+
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use stompbox_broker::Broker;
@@ -16,71 +17,9 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use redis::Redis;
+
 pub const WAIT: Duration = Duration::from_secs(5);
-
-/// A `redis-server` of our own: no persistence, loopback only.
-pub struct Redis {
-    pub port: u16,
-    child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    let listener = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
-impl Redis {
-    /// Starts one on a free port; FAILS (does not skip) when redis-server is not installed.
-    pub fn start() -> Redis {
-        Redis::start_on(free_port())
-    }
-
-    /// Starts one on this port (a restart on the same address).
-    pub fn start_on(port: u16) -> Redis {
-        let child = Process::new("redis-server")
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): install it with `scripts/test deps` (Debian's redis-server package)"
-                )
-            });
-        let redis = Redis {
-            port,
-            child: Some(child),
-        };
-        let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL, and wait for it to be gone.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// One stompbox node (STOMP over TCP) joined to a cluster.
 pub struct Node {

@@ -1,5 +1,9 @@
 //! What the binary's tests share.
 
+// Not every test file that includes `support` runs a server.
+#[allow(dead_code)]
+pub(crate) mod serve;
+
 use std::io::{BufRead, BufReader};
 use std::process::Child;
 use std::sync::mpsc;
