@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::node::{self, Backoff, Inbound, NodeId};
-use crate::queues::{self, QueueCounters, QueueLink};
+use crate::queues::{self, QueueCounters, QueueHandle, QueueLink};
 use crate::{ClusterConfig, ClusterError, envelope};
 
 /// Messages waiting to be published; beyond this (Redis slower than the senders) they are
@@ -73,6 +73,7 @@ pub struct Cluster {
     channel: String,
     counters: Arc<Counters>,
     queues: Arc<QueueCounters>,
+    queue_handle: QueueHandle,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -190,7 +191,7 @@ impl Cluster {
             .await
             .map_err(|r| unreachable("queues", r))?;
         let queue_counters = Arc::new(QueueCounters::default());
-        let Some(mut tasks) = queues::start(
+        let Some((queue_handle, mut tasks)) = queues::start(
             queue_link,
             &broker,
             queue_writer,
@@ -219,6 +220,7 @@ impl Cluster {
             channel: link.channel.clone(),
             counters,
             queues: queue_counters,
+            queue_handle,
             tasks,
         })
     }
@@ -231,6 +233,14 @@ impl Cluster {
     /// The Redis channel.
     pub fn channel(&self) -> &str {
         &self.channel
+    }
+
+    /// Leaves the cluster cleanly, after the server closed its sessions: waits at most `within`
+    /// for the queue writes they caused (messages given back, settlements), then removes this
+    /// node's liveness key so the other nodes claim at once what it still held. Returns how many
+    /// writes were not done in time (their messages are claimed after the node timeout).
+    pub async fn leave(&self, within: Duration) -> usize {
+        self.queue_handle.leave(within).await
     }
 
     /// The counters so far.

@@ -118,6 +118,8 @@ struct Shared {
     ledger: Mutex<Ledger>,
     wake: Notify,
     backlog: AtomicUsize,
+    /// Writes (of every kind) sent to the writer and not yet done.
+    unwritten: AtomicUsize,
     counters: Arc<QueueCounters>,
 }
 
@@ -156,7 +158,7 @@ impl SharedQueues for Store {
             payload,
             ticket,
         };
-        if self.tx.send(write).is_err() {
+        if !self.write(write) {
             return refuse("this node has left the cluster".to_string());
         }
         Ok(())
@@ -169,7 +171,7 @@ impl SharedQueues for Store {
 
     fn settled(&self, queue: &str, entry: &str) {
         self.shared.ledger.lock().done(queue, 1);
-        let _ = self.tx.send(Write::Settle {
+        self.write(Write::Settle {
             key: self.link.key(queue),
             entry: Arc::from(entry),
         });
@@ -186,12 +188,22 @@ impl SharedQueues for Store {
 }
 
 impl Store {
+    /// Hands a write to the writer task; `false` once it has stopped.
+    fn write(&self, w: Write) -> bool {
+        self.shared.unwritten.fetch_add(1, Ordering::Relaxed);
+        let sent = self.tx.send(w).is_ok();
+        if !sent {
+            self.shared.unwritten.fetch_sub(1, Ordering::Relaxed);
+        }
+        sent
+    }
+
     /// Stores `m` again for any node (flagged if it was delivered before) and settles the
     /// original.
     fn give_back(&self, queue: &str, m: SharedMessage) {
         match envelope::encode(self.link.node.as_str(), queue, &m.headers, &m.body) {
             Ok(payload) => {
-                let _ = self.tx.send(Write::Release {
+                self.write(Write::Release {
                     key: self.link.key(queue),
                     entry: m.entry,
                     payload,
@@ -203,6 +215,56 @@ impl Store {
     }
 }
 
+/// What the node keeps of its queue store: enough to leave the cluster cleanly.
+pub(crate) struct QueueHandle {
+    link: Arc<QueueLink>,
+    shared: Arc<Shared>,
+    conn: MultiplexedConnection,
+    /// The reader and the liveness task, stopped first when the node leaves.
+    stop_first: Vec<JoinHandle<()>>,
+}
+
+impl Drop for QueueHandle {
+    fn drop(&mut self) {
+        for task in &self.stop_first {
+            task.abort();
+        }
+    }
+}
+
+impl QueueHandle {
+    /// Waits (at most `within`) for the queue writes sent so far — messages given back by the
+    /// sessions that just closed, settlements — then deletes this node's liveness key, so the
+    /// other nodes claim at once whatever it still held. Returns how many writes were left.
+    pub(crate) async fn leave(&self, within: Duration) -> usize {
+        for task in &self.stop_first {
+            task.abort();
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        let left = loop {
+            let left = self.shared.unwritten.load(Ordering::Relaxed);
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                break left;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let key = ledger::alive_key(&self.link.cluster, self.link.node.as_str());
+        let mut conn = self.conn.clone();
+        let deleted: Result<i64, _> = conn.del(&key).await;
+        match (left, deleted) {
+            (0, Ok(_)) => tracing::info!(
+                "cluster: node {} left; its queue writes are done",
+                self.link.node
+            ),
+            (n, _) => tracing::warn!(
+                "cluster: node {} left with {n} queue write(s) not done; other nodes take over its unacknowledged messages after the node timeout",
+                self.link.node
+            ),
+        }
+        left
+    }
+}
+
 /// Installs the store in `broker` and starts its tasks.
 pub(crate) fn start(
     link: Arc<QueueLink>,
@@ -210,12 +272,13 @@ pub(crate) fn start(
     writer: MultiplexedConnection,
     reader: MultiplexedConnection,
     counters: Arc<QueueCounters>,
-) -> Option<Vec<JoinHandle<()>>> {
+) -> Option<(QueueHandle, Vec<JoinHandle<()>>)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         ledger: Mutex::new(Ledger::default()),
         wake: Notify::new(),
         backlog: AtomicUsize::new(0),
+        unwritten: AtomicUsize::new(0),
         counters,
     });
     let store = Store {
@@ -227,11 +290,23 @@ pub(crate) fn start(
     if !broker.share_queues(StoreRef(store.clone())) {
         return None;
     }
-    Some(vec![
-        tokio::spawn(write_loop(link.clone(), writer.clone(), rx, shared.clone())),
+    let stop_first = vec![
         tokio::spawn(read_loop(link.clone(), reader, broker.clone(), store)),
-        tokio::spawn(alive_loop(link, writer)),
-    ])
+        tokio::spawn(alive_loop(link.clone(), writer.clone())),
+    ];
+    let tasks = vec![tokio::spawn(write_loop(
+        link.clone(),
+        writer.clone(),
+        rx,
+        shared.clone(),
+    ))];
+    let handle = QueueHandle {
+        link,
+        shared,
+        conn: writer,
+        stop_first,
+    };
+    Some((handle, tasks))
 }
 
 /// The installed store, shared with the reader task (which gives messages back through it).
@@ -354,6 +429,7 @@ async fn write_loop(
             tracing::warn!("cluster: Redis refused a queue write: {e}");
         }
         let c = &shared.counters;
+        shared.unwritten.fetch_sub(batch.len(), Ordering::Relaxed);
         for w in batch.drain(..) {
             match w {
                 Write::Store { ticket, .. } => {
@@ -565,7 +641,7 @@ fn hand(broker: &Broker, store: &Store, queue: &str, entry: StreamId, redelivere
         Err(e) => {
             tracing::warn!("cluster: {queue}: entry {id} is not a stompbox message ({e}); deleted");
             c.malformed.fetch_add(1, Ordering::Relaxed);
-            let _ = store.tx.send(Write::Settle {
+            store.write(Write::Settle {
                 key: store.link.key(queue),
                 entry: id,
             });

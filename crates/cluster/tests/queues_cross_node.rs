@@ -207,3 +207,27 @@ async fn redis_down_holds_the_receipt_and_a_refused_send_gets_an_error() {
     assert_eq!(body(&consumer.recv().await), "kept");
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_gives_its_unacknowledged_messages_back_at_once() {
+    let redis = Redis::start();
+    // A node timeout far longer than the test: only a clean leave can hand the messages over.
+    let a = Node::start_with(&redis.url(), "q", Duration::from_secs(60)).await;
+    let b = Node::start_with(&redis.url(), "q", Duration::from_secs(60)).await;
+    let mut on_a = Client::connect(a.tcp).await;
+    subscribe_client_ack(&mut on_a, "/queue/tasks").await;
+    let mut sender = Client::connect(b.tcp).await;
+    sender.publish("/queue/tasks", &[], "t1").await;
+    sender.publish("/queue/tasks", &[], "t2").await;
+    assert_eq!(drain(&mut on_a).await.len(), 2);
+    let mut on_b = Client::connect(b.tcp).await;
+    subscribe_client_ack(&mut on_b, "/queue/tasks").await;
+
+    assert_eq!(a.stop_and_leave().await, 0, "queue writes left undone");
+    let got = [on_b.recv().await, on_b.recv().await];
+    let mut bodies: Vec<String> = got.iter().map(body).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["t1", "t2"]);
+    assert!(got.iter().all(|f| f.header("redelivered") == Some("true")));
+    b.stop().await;
+}

@@ -80,6 +80,18 @@ impl Node {
         }
     }
 
+    /// Stops as `stompbox serve` does on SIGTERM: the server closes its sessions, then the node
+    /// leaves the cluster; returns the queue writes not done in time.
+    pub async fn stop_and_leave(mut self) -> usize {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(Shutdown::GoingAway);
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(WAIT, task).await;
+        }
+        self.cluster.leave(WAIT).await
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(Shutdown::GoingAway);
