@@ -8,6 +8,9 @@
 //! or user message once and publishes it on the cluster's Redis channel, and a subscriber that hands
 //! other nodes' messages to [`stompbox_broker::Broker::deliver_remote`].
 //!
+//! Each node also writes its close analytics to Redis and reads the others' ([`share`],
+//! [`StatsShare`]), so any node's `/api/stats` shows the cluster's close codes.
+//!
 //! Queues are shared through Redis streams with a consumer group (see [`ledger`]): each queue
 //! message reaches one consumer on some node, acknowledged end to end, and what a dead node
 //! left unacknowledged is claimed by another (at-least-once). Topic pub/sub is at-most-once: messages published while Redis is unreachable
@@ -20,10 +23,14 @@ pub mod envelope;
 pub mod ledger;
 pub mod node;
 mod queues;
+pub mod share;
+mod share_redis;
 
 pub use adapter::{Cluster, ClusterStats};
 pub use envelope::{Envelope, EnvelopeError};
 pub use node::{Backoff, Inbound, NodeId};
+pub use share::{ClusterReport, NodeStats};
+pub use share_redis::StatsShare;
 
 use std::time::Duration;
 
