@@ -42,8 +42,8 @@ pub struct ServerConfig {
     pub cluster: ClusterSection,
 }
 
-/// `[cluster]`: several nodes sharing topic messages through Redis pub/sub (crates/cluster;
-/// the binary starts it).
+/// `[cluster]`: several nodes sharing topics, user destinations (Redis pub/sub) and queues
+/// (Redis streams) through one Redis (crates/cluster; the binary starts it).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSection {
@@ -51,6 +51,10 @@ pub struct ClusterSection {
     pub redis_url: Option<String>,
     /// Nodes with the same name share topics. Default: `"default"`.
     pub name: String,
+    /// How long after a node stops refreshing its liveness key in Redis (it was killed, or cut
+    /// from Redis) the other nodes take over its unacknowledged queue messages. Default: `"10s"`.
+    #[serde(with = "humantime_serde")]
+    pub node_timeout: Duration,
 }
 
 impl Default for ClusterSection {
@@ -58,6 +62,7 @@ impl Default for ClusterSection {
         ClusterSection {
             redis_url: None,
             name: "default".to_string(),
+            node_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -301,6 +306,15 @@ impl ServerConfig {
                 });
             }
         }
+        if self.cluster.node_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid {
+                field: "cluster.node_timeout",
+                why: format!(
+                    "{} is under 1 s: a node would be taken for dead at its first slow Redis round trip",
+                    humantime::format_duration(self.cluster.node_timeout)
+                ),
+            });
+        }
         self.auth.validate()?;
         self.tls.validate()?;
         crate::gate::origin_policy(self)?;
@@ -396,6 +410,7 @@ mod tests {
                 "[limits]\nsend_time_limit = \"0s\"",
                 "limits.send_time_limit",
             ),
+            ("[cluster]\nnode_timeout = \"500ms\"", "cluster.node_timeout"),
         ] {
             match ServerConfig::from_toml(text) {
                 Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),
