@@ -167,7 +167,8 @@ pub(crate) async fn closecode(
 }
 
 /// `/api/stats`: closes by code and closer, the idle-time histogram of abnormal closes, and the
-/// idle timeouts detected (what `stompbox stats` prints).
+/// idle timeouts detected (what `stompbox stats` prints); in a cluster, the `cluster` section
+/// with every node's figures and their sum.
 pub(crate) async fn stats(State(app): State<Arc<AppState>>) -> Json<Value> {
     let stats = app.broker.stats();
     let closes: Vec<Value> = stats
@@ -199,11 +200,16 @@ pub(crate) async fn stats(State(app): State<Arc<AppState>>) -> Json<Value> {
             })
         })
         .collect();
-    Json(json!({
+    drop(analytics);
+    let mut body = json!({
         "sessionsOpen": stats.sessions_open,
         "sessionsOpened": stats.sessions_opened,
         "closes": closes,
         "abnormalIdle": { "buckets": buckets, "sumSeconds": sum, "count": count },
         "idleTimeouts": findings,
-    }))
+    });
+    if let Some(cluster) = app.cluster.get() {
+        body["cluster"] = cluster.stats();
+    }
+    Json(body)
 }

@@ -47,6 +47,9 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             app.send_limits.render_metrics(&mut text);
             render_analytics(&mut text, &app.analytics.lock());
             render_process(&mut text);
+            if let Some(cluster) = app.cluster.get() {
+                cluster.render_metrics(&mut text);
+            }
             if let Some(registry) = &app.sockjs {
                 let _ = writeln!(
                     text,

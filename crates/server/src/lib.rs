@@ -10,6 +10,7 @@ mod api;
 mod assets;
 mod auth_config;
 mod authn;
+mod cluster_view;
 mod config;
 mod endpoint;
 #[doc(hidden)]
@@ -37,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use auth_config::{AclConfig, AuthConfig, JwtConfig, UserConfig};
+pub use cluster_view::{ClusterView, LocalAnalytics};
 pub use config::{
     ClusterSection, ConfigError, LimitsConfig, ServerConfig, SockJsConfig, StompConfig,
 };
@@ -61,6 +63,8 @@ pub(crate) struct AppState {
     pub(crate) gate: gate::Gate,
     /// The slow-consumer limits of every outbox, with their close counters.
     pub(crate) send_limits: Arc<slow::SendLimits>,
+    /// The cluster this node is part of, if any (`/api/stats`, `/metrics`).
+    pub(crate) cluster: std::sync::OnceLock<Arc<dyn ClusterView>>,
 }
 
 /// A server error.
@@ -167,6 +171,7 @@ impl Server {
                 closes,
                 send_limits,
                 sockjs,
+                cluster: std::sync::OnceLock::new(),
                 broker,
                 config,
                 tracker: TaskTracker::new(),

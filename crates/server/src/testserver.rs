@@ -45,6 +45,7 @@ impl SockJsTestServer {
             sockjs: None,
             closes: Default::default(),
             analytics: Default::default(),
+            cluster: Default::default(),
             started_at: std::time::SystemTime::now(),
             instance: crate::instance_id(),
         });
