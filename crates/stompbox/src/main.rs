@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cluster_stats;
 mod explain;
 mod hash_password;
 mod lab;

@@ -217,7 +217,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let signals = Signals::install().context("installing the SIGINT/SIGTERM handlers")?;
         let server = Server::bind(config.clone()).await?;
-        let _cluster = join_cluster(&config, server.broker()).await?;
+        let _cluster = join_cluster(&config, &server).await?;
         let addr = server.local_addr();
         let (ws, http, tcp) = match config.tls.enabled() {
             true => ("wss", "https", "TLS"),
@@ -236,12 +236,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Joins the cluster when `cluster.redis_url` is set (`--cluster`, `STOMPBOX_CLUSTER`); the
-/// membership lasts as long as the returned value.
+/// Joins the cluster when `cluster.redis_url` is set (`--cluster`, `STOMPBOX_CLUSTER`) and
+/// shares the server's statistics with it; the membership lasts as long as the returned value.
 async fn join_cluster(
     config: &ServerConfig,
-    broker: &stompbox_broker::Broker,
-) -> anyhow::Result<Option<stompbox_cluster::Cluster>> {
+    server: &Server,
+) -> anyhow::Result<Option<std::sync::Arc<crate::cluster_stats::Membership>>> {
     let Some(url) = &config.cluster.redis_url else {
         return Ok(None);
     };
@@ -249,8 +249,11 @@ async fn join_cluster(
         name: config.cluster.name.clone(),
         ..stompbox_cluster::ClusterConfig::new(url.clone())
     };
-    match stompbox_cluster::Cluster::start(&cluster_config, broker.clone()).await {
-        Ok(cluster) => Ok(Some(cluster)),
+    let joined = stompbox_cluster::Cluster::start(&cluster_config, server.broker().clone())
+        .await
+        .and_then(|cluster| crate::cluster_stats::share(cluster, &cluster_config, server));
+    match joined {
+        Ok(membership) => Ok(Some(membership)),
         Err(e) if e.is_usage() => Err(UsageError(format!(
             "{e} (set by --cluster/--cluster-name, STOMPBOX_CLUSTER/STOMPBOX_CLUSTER_NAME or [cluster] in the config file)"
         ))
