@@ -458,6 +458,36 @@ pub fn render_metrics(out: &mut String, stats: &ClusterStats, report: &ClusterRe
             "Messages on the cluster channel that were not envelopes.",
             stats.malformed,
         ),
+        (
+            "queue_stored",
+            "Queue messages sent on this node and stored in their Redis stream.",
+            stats.queue_stored,
+        ),
+        (
+            "queue_refused",
+            "Queue messages sent on this node and refused (ERROR, 1013): Redis refused them or too many waited.",
+            stats.queue_refused,
+        ),
+        (
+            "queue_handed",
+            "Queue messages from Redis handed to this node's consumers.",
+            stats.queue_handed,
+        ),
+        (
+            "queue_settled",
+            "Queue messages settled in Redis (acknowledged, or delivered to an ack:auto subscription).",
+            stats.queue_settled,
+        ),
+        (
+            "queue_released",
+            "Queue messages this node gave back to Redis (no consumer of the queue left here).",
+            stats.queue_released,
+        ),
+        (
+            "queue_claimed",
+            "Unacknowledged queue messages of dead nodes claimed by this node.",
+            stats.queue_claimed,
+        ),
     ];
     for (name, help, value) in counters {
         metric(

@@ -217,7 +217,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let signals = Signals::install().context("installing the SIGINT/SIGTERM handlers")?;
         let server = Server::bind(config.clone()).await?;
-        let _cluster = join_cluster(&config, &server).await?;
+        let cluster = join_cluster(&config, &server).await?;
         let addr = server.local_addr();
         let (ws, http, tcp) = match config.tls.enabled() {
             true => ("wss", "https", "TLS"),
@@ -231,6 +231,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("STOMP over {tcp} at {addr}");
         }
         server.run(signals.shutdown(shutdown)).await?;
+        if let Some(membership) = &cluster {
+            // What the closed sessions held goes back to the other nodes now.
+            membership.cluster.leave(Duration::from_secs(5)).await;
+        }
         tracing::info!("stompbox stopped");
         anyhow::Ok(())
     })
@@ -247,6 +251,7 @@ async fn join_cluster(
     };
     let cluster_config = stompbox_cluster::ClusterConfig {
         name: config.cluster.name.clone(),
+        node_timeout: config.cluster.node_timeout,
         ..stompbox_cluster::ClusterConfig::new(url.clone())
     };
     let joined = stompbox_cluster::Cluster::start(&cluster_config, server.broker().clone())

@@ -67,3 +67,27 @@ fn the_config_files_cluster_section_is_read() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_node_timeout_under_a_second_exits_2_naming_the_setting() {
+    let dir = std::env::temp_dir().join(format!("stompbox-cluster-nt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("stompbox.toml");
+    std::fs::write(&file, "[cluster]\nnode_timeout = \"200ms\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stompbox"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cluster",
+            "redis://127.0.0.1:1",
+        ])
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cluster.node_timeout"), "{stderr}");
+}

@@ -290,6 +290,8 @@ fn metrics_name_every_counter_with_help_and_type() {
         malformed: 0,
         publisher_up: true,
         subscriber_up: false,
+        queue_stored: 3,
+        queue_claimed: 2,
         ..ClusterStats::default()
     };
     let report = ClusterReport::read(
@@ -307,6 +309,9 @@ fn metrics_name_every_counter_with_help_and_type() {
         "stompbox_cluster_received_total 5",
         "stompbox_cluster_own_echoes_total 7",
         "stompbox_cluster_malformed_total 0",
+        "stompbox_cluster_queue_stored_total 3",
+        "stompbox_cluster_queue_refused_total 0",
+        "stompbox_cluster_queue_claimed_total 2",
         "# TYPE stompbox_cluster_publisher_up gauge",
         "stompbox_cluster_publisher_up 1",
         "stompbox_cluster_subscriber_up 0",
@@ -317,5 +322,5 @@ fn metrics_name_every_counter_with_help_and_type() {
     }
     let helps = out.lines().filter(|l| l.starts_with("# HELP ")).count();
     let types = out.lines().filter(|l| l.starts_with("# TYPE ")).count();
-    assert_eq!((helps, types), (9, 9));
+    assert_eq!((helps, types), (15, 15));
 }
