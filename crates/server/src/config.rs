@@ -410,7 +410,10 @@ mod tests {
                 "[limits]\nsend_time_limit = \"0s\"",
                 "limits.send_time_limit",
             ),
-            ("[cluster]\nnode_timeout = \"500ms\"", "cluster.node_timeout"),
+            (
+                "[cluster]\nnode_timeout = \"500ms\"",
+                "cluster.node_timeout",
+            ),
         ] {
             match ServerConfig::from_toml(text) {
                 Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),
