@@ -51,6 +51,30 @@ pub struct ServerArgs {
     pub metrics_url: Option<String>,
 }
 
+/// The server under test in a fan-out: one node, or several nodes of a cluster.
+#[derive(Debug, Clone, Args)]
+pub struct FanoutServerArgs {
+    /// STOMP-over-WebSocket endpoint (loopback only); the publishers connect here, and the
+    /// subscribers too unless --subscribe-url is given.
+    #[arg(long, default_value = "ws://127.0.0.1:8081/test-ws")]
+    pub url: String,
+    /// Where the subscribers connect instead of --url; given several times (nodes of a
+    /// cluster), the subscribers of each topic are spread round-robin over them and the
+    /// report gives the latency per URL.
+    #[arg(long = "subscribe-url", value_name = "URL")]
+    pub subscribe_urls: Vec<String>,
+    /// A server process whose CPU time and RSS are read from /proc/PID; repeat (or separate
+    /// with commas) for every node of a cluster, and Redis if it counts: the report sums them
+    /// and lists each.
+    #[arg(long = "server-pid", value_name = "PID", value_delimiter = ',')]
+    pub server_pids: Vec<u32>,
+    /// Prometheus endpoint with process_resident_memory_bytes and process_cpu_seconds_total;
+    /// repeatable like --server-pid [default, without --server-pid: the /metrics of --url and
+    /// of every --subscribe-url's server].
+    #[arg(long = "metrics-url", value_name = "URL")]
+    pub metrics_urls: Vec<String>,
+}
+
 /// STOMP CONNECT headers.
 #[derive(Debug, Clone, Args)]
 pub struct StompArgs {
@@ -128,7 +152,7 @@ pub struct LoadArgs {
 #[derive(Debug, Clone, Args)]
 pub struct FanoutArgs {
     #[command(flatten)]
-    pub server: ServerArgs,
+    pub server: FanoutServerArgs,
     #[command(flatten)]
     pub stomp: StompArgs,
     #[command(flatten)]

@@ -20,9 +20,9 @@ use crate::bar::Bar;
 use crate::plan::{self, Generator};
 use crate::pool::Pool;
 use crate::procstat::{self, Probe, Sample};
-use crate::proto::{Command, Event};
+use crate::proto::{self, Command, Event};
 use crate::publisher::{self, Gate, Published, Schedule};
-use crate::report::{FanoutReport, GeneratorInfo, Latency, ServerFigures};
+use crate::report::{FanoutReport, GeneratorInfo, Latency, ServerFigures, UrlLatency};
 use crate::stomp::{SendTemplate, TS_LEN};
 use crate::{UsageError, hist};
 
@@ -78,11 +78,11 @@ pub(crate) async fn run(
     scenario: &'static str,
     load: &LoadArgs,
     generator: &Generator,
-    probe: &Probe,
+    probes: &[Probe],
 ) -> anyhow::Result<FanoutReport> {
     let bar = Bar::new(!generator.json);
     let topics = topics(load);
-    let rss_before = probe.sample().await.rss_bytes;
+    let at_start = procstat::sample_all(probes).await;
     let subscribers = load.subscribers as u64;
     let mut pool = Pool::start(generator.specs(load.subscribers, &topics), &generator.mode).await?;
     bar.stage("subscribing", subscribers);
@@ -93,9 +93,18 @@ pub(crate) async fn run(
         })
         .await?;
     let set_up = pool.totals();
+    // The sockets each server holds at most (for the open-files note).
+    let per_server =
+        subscribers.div_ceil(generator.subscribe_to.len().max(1) as u64) + load.publishers as u64;
+    let limit_notes = || {
+        probes
+            .iter()
+            .filter_map(|p| procstat::limit_note(p, per_server))
+    };
     if set_up.failed > 0 {
         let first = first_error.unwrap_or_default();
-        let limit = procstat::limit_note(probe, subscribers + load.publishers as u64)
+        let limit = limit_notes()
+            .next()
             .map_or(String::new(), |n| format!(" ({n})"));
         bail!(
             "{} of {subscribers} subscribers could not subscribe; the first: {first}{limit}",
@@ -171,8 +180,8 @@ pub(crate) async fn run(
     // The run: progress, the server's figures at both ends of the window, errors.
     let total_ms = (end - Instant::now()).as_millis() as u64;
     bar.stage("publishing", total_ms);
-    let mut at_t0: Option<Sample> = None;
-    let mut at_t1: Option<Sample> = None;
+    let mut at_t0: Option<Vec<Sample>> = None;
+    let mut at_t1: Option<Vec<Sample>> = None;
     let mut shown = (Instant::now(), 0u64);
     while at_t1.is_none() {
         tokio::select! {
@@ -194,10 +203,10 @@ pub(crate) async fn run(
             }
             Some(e) = fatal.recv() => bail!("{e}"),
             _ = tokio::time::sleep_until(window_start), if at_t0.is_none() => {
-                at_t0 = Some(probe.sample().await);
+                at_t0 = Some(procstat::sample_all(probes).await);
             }
             _ = tokio::time::sleep_until(end), if at_t0.is_some() => {
-                at_t1 = Some(probe.sample().await);
+                at_t1 = Some(procstat::sample_all(probes).await);
             }
         }
     }
@@ -248,9 +257,15 @@ pub(crate) async fn run(
     bar.finish();
     let reports = pool.finish().await?;
     let mut latency = hist::new();
+    let mut by_target: Vec<_> = generator.subscribe_to.iter().map(|_| hist::new()).collect();
     let mut close_codes = std::collections::BTreeMap::new();
     for r in &reports {
-        hist::merge(&mut latency, &r.latency_us)?;
+        for (t, encoded) in r.latency_us.iter().enumerate() {
+            hist::merge(&mut latency, encoded)?;
+            if let Some(h) = by_target.get_mut(t) {
+                hist::merge(h, encoded)?;
+            }
+        }
         for (code, n) in r.close_codes.iter().copied() {
             *close_codes.entry(code).or_insert(0) += n;
         }
@@ -259,12 +274,17 @@ pub(crate) async fn run(
     let published_in_window: u64 = published.in_window.iter().sum();
     let window = load.duration.as_secs_f64();
     let (before, after) = (at_t0.unwrap_or_default(), at_t1.unwrap_or_default());
-    let cpu = before
-        .cpu_seconds
-        .zip(after.cpu_seconds)
-        .map(|(a, b)| b - a);
-    let mut notes: Vec<String> = procstat::limit_note(probe, subscribers + load.publishers as u64)
-        .into_iter()
+    let server = ServerFigures::of(
+        probes,
+        &at_start,
+        &before,
+        &after,
+        totals.received_in_window,
+    );
+    // With several processes, one of them may be Redis (few connections, a limit of its own):
+    // their limits are named only when set-up failed (above).
+    let mut notes: Vec<String> = limit_notes()
+        .filter(|_| probes.len() == 1)
         .chain(totals.retry_note())
         .collect();
     if totals.dropped > 0 {
@@ -301,17 +321,38 @@ pub(crate) async fn run(
         received_in_window: totals.received_in_window,
         deliveries_per_s: totals.received_in_window as f64 / window,
         latency_ms: Latency::of(&latency),
+        latency_by_url: latency_by_url(load, generator, &by_target),
         dropped: totals.dropped,
         close_codes,
-        server: ServerFigures {
-            probe: probe.clone(),
-            cpu_seconds: cpu,
-            deliveries_per_cpu_second: cpu
-                .filter(|c| *c > 0.0)
-                .map(|c| totals.received_in_window as f64 / c),
-            rss_before_bytes: rss_before,
-            rss_after_bytes: after.rss_bytes,
-        },
+        server,
         generator: GeneratorInfo::of(generator, notes),
     })
+}
+
+/// With several `--subscribe-url`s, the latency of the deliveries to each (say, the
+/// publisher's node against another node of the cluster).
+fn latency_by_url(
+    load: &LoadArgs,
+    generator: &Generator,
+    by_target: &[hdrhistogram::Histogram<u64>],
+) -> Vec<UrlLatency> {
+    let targets = generator.subscribe_to.len();
+    if targets < 2 {
+        return Vec::new();
+    }
+    let mut subscribers = vec![0u64; targets];
+    for k in 0..load.subscribers {
+        subscribers[proto::target_of(k, load.topics, targets)] += 1;
+    }
+    generator
+        .subscribe_to
+        .iter()
+        .zip(by_target)
+        .zip(subscribers)
+        .map(|((target, h), subscribers)| UrlLatency {
+            url: target.url(),
+            subscribers,
+            latency_ms: Latency::of(h),
+        })
+        .collect()
 }

@@ -43,8 +43,8 @@ use anyhow::Context;
 use tokio::io::AsyncBufReadExt;
 
 pub use args::{
-    BenchArgs, BenchCommand, FanoutArgs, FloorServerArgs, GenArgs, IdleArgs, LoadArgs,
-    RawFloorArgs, ServerArgs, SoakArgs, StompArgs,
+    BenchArgs, BenchCommand, FanoutArgs, FanoutServerArgs, FloorServerArgs, GenArgs, IdleArgs,
+    LoadArgs, RawFloorArgs, ServerArgs, SoakArgs, StompArgs,
 };
 pub use procstat::{Probe, Sample};
 pub use report::{FanoutReport, IdleReport, Report};
@@ -99,8 +99,8 @@ pub async fn execute(command: &BenchCommand) -> anyhow::Result<Report> {
     match command {
         BenchCommand::Fanout(a) => {
             fanout::check(&a.load)?;
-            let (target, probe) = server_side(&a.server)?;
-            let generator = Generator::new(
+            let (target, subscribe_to, probes) = fanout_side(&a.server)?;
+            let mut generator = Generator::new(
                 target,
                 &a.stomp,
                 0,
@@ -108,8 +108,11 @@ pub async fn execute(command: &BenchCommand) -> anyhow::Result<Report> {
                 a.load.subscribers,
                 a.load.publishers,
             )?;
+            if !subscribe_to.is_empty() {
+                generator.subscribe_to = subscribe_to;
+            }
             Ok(Report::Fanout(
-                fanout::run("fanout", &a.load, &generator, &probe).await?,
+                fanout::run("fanout", &a.load, &generator, &probes).await?,
             ))
         }
         BenchCommand::Idle(a) => {
@@ -164,6 +167,26 @@ fn server_side(a: &ServerArgs) -> Result<(Target, Probe), UsageError> {
     Ok((target, probe))
 }
 
+/// A fan-out's `--url`, its `--subscribe-url`s (loopback, several allowed) and the server
+/// processes whose CPU and memory are read.
+fn fanout_side(a: &FanoutServerArgs) -> Result<(Target, Vec<Target>, Vec<Probe>), UsageError> {
+    let target = Target::parse(&a.url, "--url")?;
+    let subscribe_to = a
+        .subscribe_urls
+        .iter()
+        .map(|u| Target::parse(u, "--subscribe-url"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if subscribe_to.len() > 64 {
+        return Err(UsageError(format!(
+            "--subscribe-url given {} times: at most 64",
+            subscribe_to.len()
+        )));
+    }
+    let servers: Vec<&Target> = std::iter::once(&target).chain(&subscribe_to).collect();
+    let probes = Probe::choose_all(&a.server_pids, &a.metrics_urls, &servers)?;
+    Ok((target, subscribe_to, probes))
+}
+
 /// Starts `<exe> bench floor-server`, runs the fan-out against it, stops it.
 async fn raw_floor(a: &RawFloorArgs) -> anyhow::Result<FanoutReport> {
     fanout::check(&a.load)?;
@@ -193,9 +216,9 @@ async fn raw_floor(a: &RawFloorArgs) -> anyhow::Result<FanoutReport> {
     let addr = line
         .strip_prefix("listening on ")
         .with_context(|| format!("unexpected floor server output {line:?}"))?;
-    generator.target = Target::parse(&format!("ws://{addr}/"), "--url")?;
+    generator.aim_at(Target::parse(&format!("ws://{addr}/"), "--url")?);
     let pid = child.id().context("the floor server has no pid")?;
-    let result = fanout::run("raw-floor", &a.load, &generator, &Probe::Pid(pid)).await;
+    let result = fanout::run("raw-floor", &a.load, &generator, &[Probe::Pid(pid)]).await;
     let _ = child.kill().await;
     result
 }

@@ -24,7 +24,11 @@ pub(crate) const MAX_TIME: Duration = Duration::from_secs(3600);
 /// How the generator is laid out.
 #[derive(Debug, Clone)]
 pub(crate) struct Generator {
+    /// Where the publishers connect (and, by default, the subscribers).
     pub(crate) target: Target,
+    /// Where the subscribers (and idle sessions) connect: round-robin over these, spread so
+    /// that every topic has subscribers on each (see [`WorkerSpec::target_of`]).
+    pub(crate) subscribe_to: Vec<Target>,
     pub(crate) connect: ConnectParams,
     pub(crate) sources: Vec<IpAddr>,
     /// Worker processes (0: one worker thread in this process).
@@ -110,6 +114,7 @@ impl Generator {
                 host: stomp.vhost.clone(),
                 heartbeat_ms,
             },
+            subscribe_to: vec![target.clone()],
             target,
             sources,
             workers,
@@ -128,7 +133,7 @@ impl Generator {
                 let share = count / n + usize::from(index < count % n);
                 let spec = WorkerSpec {
                     index,
-                    target: self.target.clone(),
+                    targets: self.subscribe_to.clone(),
                     connect: self.connect.clone(),
                     first,
                     count: share,
@@ -140,6 +145,12 @@ impl Generator {
                 spec
             })
             .collect()
+    }
+
+    /// Aims every connection at `target` (the publishers and the subscribers).
+    pub(crate) fn aim_at(&mut self, target: Target) {
+        self.subscribe_to = vec![target.clone()];
+        self.target = target;
     }
 
     /// The source address of global connection `k`.

@@ -55,6 +55,39 @@ impl Probe {
         }
     }
 
+    /// Every server process of a fan-out: `--server-pid`s (each must exist), then
+    /// `--metrics-url`s; with neither, the `/metrics` of each distinct server among `targets`.
+    pub(crate) fn choose_all(
+        pids: &[u32],
+        metrics_urls: &[String],
+        targets: &[&Target],
+    ) -> Result<Vec<Probe>, UsageError> {
+        let mut probes = Vec::new();
+        for &pid in pids {
+            probes.push(Probe::choose(Some(pid), None, targets[0])?);
+        }
+        for url in metrics_urls {
+            probes.push(Probe::choose(None, Some(url), targets[0])?);
+        }
+        if probes.is_empty() {
+            for target in targets {
+                let probe = Probe::Metrics(target.metrics_url());
+                if !probes.iter().any(|p| p.same(&probe)) {
+                    probes.push(probe);
+                }
+            }
+        }
+        Ok(probes)
+    }
+
+    fn same(&self, other: &Probe) -> bool {
+        match (self, other) {
+            (Probe::Pid(a), Probe::Pid(b)) => a == b,
+            (Probe::Metrics(a), Probe::Metrics(b)) => a == b,
+            _ => false,
+        }
+    }
+
     /// Reads the figures now; what cannot be read is `None`.
     pub async fn sample(&self) -> Sample {
         match self {
@@ -82,6 +115,26 @@ impl Probe {
             .next()?
             .parse()
             .ok()
+    }
+}
+
+/// Reads every probe now, in order.
+pub(crate) async fn sample_all(probes: &[Probe]) -> Vec<Sample> {
+    let mut samples = Vec::with_capacity(probes.len());
+    for probe in probes {
+        samples.push(probe.sample().await);
+    }
+    samples
+}
+
+/// The sum of several processes' figures; a figure missing for any of them is missing.
+pub(crate) fn total(samples: &[Sample]) -> Sample {
+    let sum_rss = samples.iter().map(|s| s.rss_bytes).sum::<Option<u64>>();
+    let sum_cpu = samples.iter().map(|s| s.cpu_seconds).sum::<Option<f64>>();
+    let any = !samples.is_empty();
+    Sample {
+        rss_bytes: sum_rss.filter(|_| any),
+        cpu_seconds: sum_cpu.filter(|_| any),
     }
 }
 
@@ -175,5 +228,44 @@ mod tests {
             "# HELP x\nprocess_resident_memory_bytes 123456\nprocess_cpu_seconds_total 1.5\n";
         assert_eq!(metric(text, "process_cpu_seconds_total"), Some(1.5));
         assert_eq!(metric(text, "process_resident_memory"), None);
+    }
+
+    #[test]
+    fn several_servers_add_up_and_a_missing_figure_stays_missing() {
+        let a = Sample {
+            rss_bytes: Some(10),
+            cpu_seconds: Some(1.5),
+        };
+        let b = Sample {
+            rss_bytes: Some(5),
+            cpu_seconds: None,
+        };
+        let t = total(&[a, a]);
+        assert_eq!((t.rss_bytes, t.cpu_seconds), (Some(20), Some(3.0)));
+        let t = total(&[a, b]);
+        assert_eq!((t.rss_bytes, t.cpu_seconds), (Some(15), None));
+        assert_eq!(total(&[]).rss_bytes, None);
+    }
+
+    #[test]
+    fn default_probes_are_each_distinct_servers_metrics() {
+        let one = Target::parse("ws://127.0.0.1:1/test-ws", "--url").unwrap();
+        let two = Target::parse("ws://127.0.0.1:2/test-ws", "--subscribe-url").unwrap();
+        let probes = Probe::choose_all(&[], &[], &[&one, &one, &two]).unwrap();
+        let urls: Vec<_> = probes
+            .iter()
+            .map(|p| match p {
+                Probe::Metrics(u) => u.as_str(),
+                Probe::Pid(_) => "pid",
+            })
+            .collect();
+        assert_eq!(
+            urls,
+            ["http://127.0.0.1:1/metrics", "http://127.0.0.1:2/metrics"]
+        );
+        let me = std::process::id();
+        let probes = Probe::choose_all(&[me, me], &[], &[&one]).unwrap();
+        assert_eq!(probes.len(), 2);
+        assert!(Probe::choose_all(&[], &["ftp://x".into()], &[&one]).is_err());
     }
 }

@@ -13,8 +13,8 @@ use crate::target::Target;
 pub(crate) struct WorkerSpec {
     /// Which worker this is (0-based).
     pub(crate) index: usize,
-    /// The endpoint.
-    pub(crate) target: Target,
+    /// The endpoints: connection `k` goes to `targets[target_of(k)]`.
+    pub(crate) targets: Vec<Target>,
     /// CONNECT headers.
     pub(crate) connect: ConnectParams,
     /// Global index of this worker's first connection: connection `k` binds to
@@ -28,6 +28,20 @@ pub(crate) struct WorkerSpec {
     pub(crate) topics: Vec<String>,
     /// Connections being set up at once.
     pub(crate) concurrency: usize,
+}
+
+impl WorkerSpec {
+    /// Which of the targets global connection `k` goes to: `(k / topics) mod targets`, so that
+    /// consecutive subscribers of one topic (`k mod topics`) go to different targets and every
+    /// topic has subscribers on each target once there are enough of them.
+    pub(crate) fn target_of(&self, k: usize) -> usize {
+        target_of(k, self.topics.len(), self.targets.len())
+    }
+}
+
+/// [`WorkerSpec::target_of`] for `topics` topics and `targets` targets.
+pub(crate) fn target_of(k: usize, topics: usize, targets: usize) -> usize {
+    (k / topics.max(1)) % targets.max(1)
 }
 
 /// A command from the main process.
@@ -172,8 +186,9 @@ pub(crate) struct WorkerReport {
     pub(crate) first_error: Option<String>,
     /// The first close reason seen, if any.
     pub(crate) first_close: Option<String>,
-    /// Latencies of the window's messages (µs), hdrhistogram V2, base64.
-    pub(crate) latency_us: String,
+    /// Latencies of the window's messages (µs), hdrhistogram V2, base64: one per target of
+    /// the spec.
+    pub(crate) latency_us: Vec<String>,
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::plan::Generator;
-use crate::procstat::Probe;
+use crate::procstat::{Probe, Sample, total};
 use crate::proto::Counters;
 
 /// A report of either scenario.
@@ -42,9 +42,12 @@ impl Latency {
     }
 }
 
-/// The server's side of a fan-out run.
+/// The server's side of a fan-out run: with several server processes (`--server-pid` or
+/// `--metrics-url` given more than once, or several servers behind `--subscribe-url`) the
+/// figures are their sums, and `nodes` has each.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerFigures {
+    /// Where the figures were read (the first process's, when there are several).
     pub probe: Probe,
     /// CPU seconds the server used during the window.
     pub cpu_seconds: Option<f64>,
@@ -52,6 +55,67 @@ pub struct ServerFigures {
     /// RSS before the subscribers connected, and at the end of the window.
     pub rss_before_bytes: Option<u64>,
     pub rss_after_bytes: Option<u64>,
+    /// Each server process, when there are several (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeFigures>,
+}
+
+/// One server process of several.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeFigures {
+    pub probe: Probe,
+    pub cpu_seconds: Option<f64>,
+    pub rss_before_bytes: Option<u64>,
+    pub rss_after_bytes: Option<u64>,
+}
+
+impl ServerFigures {
+    /// From readings of every probe at the start, at the window's start and at its end.
+    pub(crate) fn of(
+        probes: &[Probe],
+        at_start: &[Sample],
+        before: &[Sample],
+        after: &[Sample],
+        deliveries: u64,
+    ) -> ServerFigures {
+        let cpu = |b: Sample, a: Sample| b.cpu_seconds.zip(a.cpu_seconds).map(|(b, a)| a - b);
+        let cpu_seconds = cpu(total(before), total(after));
+        let nodes = match probes.len() {
+            0 | 1 => Vec::new(),
+            _ => probes
+                .iter()
+                .enumerate()
+                .map(|(i, probe)| {
+                    let at = |s: &[Sample]| s.get(i).copied().unwrap_or_default();
+                    NodeFigures {
+                        probe: probe.clone(),
+                        cpu_seconds: cpu(at(before), at(after)),
+                        rss_before_bytes: at(at_start).rss_bytes,
+                        rss_after_bytes: at(after).rss_bytes,
+                    }
+                })
+                .collect(),
+        };
+        ServerFigures {
+            probe: probes.first().cloned().unwrap_or(Probe::Pid(0)),
+            cpu_seconds,
+            deliveries_per_cpu_second: cpu_seconds
+                .filter(|c| *c > 0.0)
+                .map(|c| deliveries as f64 / c),
+            rss_before_bytes: total(at_start).rss_bytes,
+            rss_after_bytes: total(after).rss_bytes,
+            nodes,
+        }
+    }
+}
+
+/// The deliveries to the subscribers of one `--subscribe-url`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UrlLatency {
+    pub url: String,
+    pub subscribers: u64,
+    /// Publish-to-delivery latency of the window's messages (`count`: their deliveries).
+    pub latency_ms: Latency,
 }
 
 /// How the generator ran.
@@ -102,6 +166,9 @@ pub struct FanoutReport {
     pub received_in_window: u64,
     pub deliveries_per_s: f64,
     pub latency_ms: Latency,
+    /// With several `--subscribe-url`s: the latency per URL.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub latency_by_url: Vec<UrlLatency>,
     /// Subscribers the server closed during the run, by close code.
     pub dropped: u64,
     pub close_codes: BTreeMap<u16, u64>,
@@ -284,10 +351,24 @@ impl Report {
                         l.p50, l.p99, l.p999, l.max, l.count
                     ),
                 );
+                for u in &r.latency_by_url {
+                    let l = &u.latency_ms;
+                    t.row(
+                        &format!("  at {}", u.url),
+                        format!(
+                            "p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  ({} subscribers, {} samples)",
+                            l.p50, l.p99, l.p999, l.max, u.subscribers, l.count
+                        ),
+                    );
+                }
+                let processes = match r.server.nodes.len() {
+                    0 => String::new(),
+                    n => format!(" (sum of {n} processes)"),
+                };
                 t.row(
                     "server CPU",
                     format!(
-                        "{} in the window, {} deliveries per CPU-second",
+                        "{} in the window, {} deliveries per CPU-second{processes}",
                         opt(r.server.cpu_seconds, " s"),
                         r.server.deliveries_per_cpu_second.map_or("n/a".into(), int)
                     ),
@@ -300,6 +381,21 @@ impl Report {
                         mib(r.server.rss_after_bytes)
                     ),
                 );
+                for n in &r.server.nodes {
+                    let name = match &n.probe {
+                        Probe::Pid(pid) => format!("  pid {pid}"),
+                        Probe::Metrics(url) => format!("  {url}"),
+                    };
+                    t.row(
+                        &name,
+                        format!(
+                            "CPU {}, RSS {} before, {} after",
+                            opt(n.cpu_seconds, " s"),
+                            mib(n.rss_before_bytes),
+                            mib(n.rss_after_bytes)
+                        ),
+                    );
+                }
                 if r.dropped > 0 {
                     t.row(
                         "dropped",

@@ -48,7 +48,8 @@ pub(crate) struct Ctx {
 /// What connections record.
 pub(crate) struct Stats {
     pub(crate) counters: Counters,
-    pub(crate) latency_us: Histogram<u64>,
+    /// Latencies (µs) by target (`spec.targets`).
+    pub(crate) latency_us: Vec<Histogram<u64>>,
     pub(crate) close_codes: std::collections::BTreeMap<u16, u64>,
     pub(crate) first_error: Option<String>,
     pub(crate) first_close: Option<String>,
@@ -56,13 +57,14 @@ pub(crate) struct Stats {
 
 impl Ctx {
     pub(crate) fn new(spec: WorkerSpec, fatal: mpsc::UnboundedSender<String>) -> Ctx {
+        let targets = spec.targets.len().max(1);
         Ctx {
             gate: Semaphore::new(spec.concurrency.max(1)),
             spec,
             scratch: RefCell::new(Vec::new()),
             stats: RefCell::new(Stats {
                 counters: Counters::default(),
-                latency_us: crate::hist::new(),
+                latency_us: (0..targets).map(|_| crate::hist::new()).collect(),
                 close_codes: Default::default(),
                 first_error: None,
                 first_close: None,
@@ -140,6 +142,8 @@ fn millis(d: Option<Duration>) -> u64 {
 /// A connection after its set-up.
 struct Conn {
     tcp: TcpStream,
+    /// Which of `spec.targets` it is connected to.
+    target: usize,
     /// An incomplete frame carried over to the next read.
     partial: Vec<u8>,
     frags: Fragments,
@@ -152,13 +156,16 @@ struct Conn {
 async fn setup(ctx: &Ctx, k: usize) -> Result<Conn, String> {
     let spec = &ctx.spec;
     let source = spec.sources.get(k % spec.sources.len().max(1)).copied();
-    let mut opened = control::open(&spec.target, source, &spec.connect).await?;
+    let target = spec.target_of(k);
+    let to = spec.targets.get(target).ok_or("no target to connect to")?;
+    let mut opened = control::open(to, source, &spec.connect).await?;
     if !spec.topics.is_empty() {
         let topic = &spec.topics[k % spec.topics.len()];
         opened.control.subscribe(&mut opened.tcp, topic).await?;
     }
     Ok(Conn {
         tcp: opened.tcp,
+        target,
         partial: opened.control.buf.to_vec(),
         frags: opened.control.frags,
         server_hb: opened.server_hb,
@@ -242,6 +249,7 @@ impl Conn {
             latency_us,
             ..
         } = &mut *stats;
+        let latency_us = &mut latency_us[self.target];
         let in_window = now_ns >= t0 && now_ns < t1;
         let mut out = ReadOutcome::default();
         let mut messages = 0u64;

@@ -130,7 +130,7 @@ pub(crate) async fn serve(
             close_codes: s.close_codes.iter().map(|(c, n)| (*c, *n)).collect(),
             first_error: s.first_error.clone(),
             first_close: s.first_close.clone(),
-            latency_us: crate::hist::encode(&s.latency_us),
+            latency_us: s.latency_us.iter().map(crate::hist::encode).collect(),
         }
     };
     send(&mut output, &Event::Report(Box::new(report))).await?;

@@ -107,6 +107,43 @@ async fn fanout_over_topics_counts_each_topics_subscribers() {
     assert_eq!(r.delivered, r.expected);
 }
 
+/// Several `--subscribe-url`s (here two names of one server, as a cluster's nodes would be):
+/// subscribers are spread over them, the latency is given per URL, and the server figures are
+/// summed over the servers' `/metrics` and listed per server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_spreads_subscribers_over_several_urls_and_reports_each() {
+    let (url, _stop) = server("10000,10000").await;
+    let other = url.replace("127.0.0.1", "localhost");
+    let args = format!(
+        "fanout --url {url} --subscribe-url {url} --subscribe-url {other} --subscribers 10 --topics 2 --rate 100 --duration 1s --warmup 0s --workers 0"
+    );
+    let Report::Fanout(r) = bench(&args.split(' ').collect::<Vec<_>>()).await else {
+        panic!("not a fan-out report")
+    };
+    assert_eq!(r.delivered, r.expected, "{r:?}");
+    assert!(r.published > 0, "{r:?}");
+    let by_url: Vec<_> = r
+        .latency_by_url
+        .iter()
+        .map(|u| (u.url.as_str(), u.subscribers))
+        .collect();
+    // Subscriber k takes topic k mod 2 and URL (k / 2) mod 2: each topic has both URLs.
+    assert_eq!(by_url, [(url.as_str(), 6), (other.as_str(), 4)], "{r:?}");
+    let samples: u64 = r.latency_by_url.iter().map(|u| u.latency_ms.count).sum();
+    assert_eq!(samples, r.delivered);
+    assert_eq!(r.server.nodes.len(), 2, "{r:?}");
+    let rss: u64 = r
+        .server
+        .nodes
+        .iter()
+        .map(|n| n.rss_after_bytes.unwrap())
+        .sum();
+    assert_eq!(r.server.rss_after_bytes, Some(rss));
+    let table = Report::Fanout(r).table();
+    assert!(table.contains(&format!("  at {other}")), "{table}");
+    assert!(table.contains("sum of 2 processes"), "{table}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sessions_stay_alive_and_heart_beats_keep_time_both_ways() {
     let (url, _stop) = server("1000,1000").await;
