@@ -37,10 +37,10 @@ pub struct SharedMessage {
 
 /// Stores queue messages for all nodes and tells this node's broker which to deliver.
 pub trait SharedQueues: Send + Sync + 'static {
-    /// A message SENT to `queue` on this node: store it. When the SEND asked for a receipt,
-    /// `ticket` is there: complete it once the message is kept ([`StoreTicket::stored`]) or
-    /// cannot be ([`StoreTicket::failed`]). An `Err` refuses the message at once: the sender
-    /// gets an ERROR with this text.
+    /// A message SENT to `queue` on this node: store it. When a client sent it, `ticket` is
+    /// there: complete it once the message is kept ([`StoreTicket::stored`], which sends the
+    /// RECEIPT if one was asked for) or cannot be ([`StoreTicket::failed`], an ERROR). An `Err`
+    /// refuses the message at once: the sender gets an ERROR with this text.
     fn enqueue(
         &self,
         queue: &str,
@@ -67,7 +67,7 @@ pub struct StoreTicket {
     pub(crate) session: Arc<str>,
     pub(crate) outbox: Arc<dyn Outbox>,
     pub(crate) version: Version,
-    pub(crate) receipt: String,
+    pub(crate) receipt: Option<String>,
 }
 
 impl std::fmt::Debug for StoreTicket {
@@ -80,21 +80,26 @@ impl std::fmt::Debug for StoreTicket {
 }
 
 impl StoreTicket {
-    /// The message is kept: the sender gets its RECEIPT.
+    /// The message is kept: the sender gets its RECEIPT, if it asked for one.
     pub fn stored(self) {
-        let frame = Frame::new(Command::Receipt).with_header("receipt-id", self.receipt.as_str());
-        self.outbox.push(frame_item(&frame, self.version));
+        if let Some(receipt) = &self.receipt {
+            let frame = Frame::new(Command::Receipt).with_header("receipt-id", receipt.as_str());
+            self.outbox.push(frame_item(&frame, self.version));
+        }
     }
 
-    /// The message could not be kept: the sender gets an ERROR naming its receipt and why, and
-    /// the session is closed with 1013 (Try Again Later), as for any STOMP ERROR.
+    /// The message could not be kept: the sender gets an ERROR saying why (with the receipt
+    /// id, if it asked for a receipt), and the session is closed with 1013 (Try Again Later), as
+    /// for any STOMP ERROR.
     pub fn failed(self, why: &str) {
         let text = format!("the queue message was not stored: {why}");
-        let frame = Frame::new(Command::Error)
+        let mut frame = Frame::new(Command::Error)
             .with_header("message", crate::error::clip(&text))
-            .with_header("receipt-id", self.receipt.as_str())
             .with_header("content-type", "text/plain")
             .with_body(format!("{text}\n"));
+        if let Some(receipt) = &self.receipt {
+            frame.push_header("receipt-id", receipt.as_str());
+        }
         self.broker.inner.stats.error_sent();
         self.outbox.push(frame_item(&frame, self.version));
         self.broker.inner.state.lock().mark_closing(&self.session);

@@ -4,8 +4,9 @@
 //! - [`Store`] is the broker's [`SharedQueues`]: it only queues work for the tasks below and
 //!   keeps the [`Ledger`] of how many messages this node may take.
 //! - The writer task owns one connection and writes in batches (one pipeline per batch): XADD
-//!   for a SEND (then the sender's RECEIPT), XACK and XDEL when a message is settled, XADD, XACK
-//!   and XDEL to give a message back. Redis unreachable: the batch waits and is retried with
+//!   for a SEND (a script that refuses it when the stream holds `max_queue_depth` unsettled
+//!   messages; then the sender's RECEIPT, or an ERROR), XACK and XDEL when a message is settled,
+//!   a script that re-adds a message and only then settles the original to give it back. Redis unreachable: the batch waits and is retried with
 //!   backoff (receipts wait too); more than [`WRITE_BACKLOG`] messages waiting → new SENDs are
 //!   refused with an ERROR.
 //! - The reader task owns a second connection (XREADGROUP blocks it): for the queues this node
@@ -299,6 +300,7 @@ pub(crate) fn start(
         writer.clone(),
         rx,
         shared.clone(),
+        broker.config().max_queue_depth,
     ))];
     let handle = QueueHandle {
         link,
@@ -355,25 +357,57 @@ async fn ensure_group(
     Ok(())
 }
 
+/// XADD unless the stream already holds `max_queue_depth` unsettled messages (then nil).
+const BOUNDED_XADD: &str = "if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end \
+     return redis.call('XADD', KEYS[1], '*', 'e', ARGV[2])";
+
+/// Stores a message again (flagged `r` when it was delivered before), then settles the
+/// original: nothing is settled unless the new entry was written.
+const GIVE_BACK: &str = "local id \
+     if ARGV[3] == '1' then id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[2], 'r', '1') \
+     else id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[2]) end \
+     redis.call('XACK', KEYS[1], ARGV[4], ARGV[1]) \
+     redis.call('XDEL', KEYS[1], ARGV[1]) \
+     return id";
+
+/// What became of one write of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    /// The queue's stream already holds `max_queue_depth` unsettled messages.
+    Full,
+    /// Redis answered with an error.
+    Refused(String),
+}
+
+/// Writes a batch in one pipeline; one outcome per write. `Err` only when the connection failed
+/// (the batch is then retried whole).
 async fn write_batch(
     conn: &mut MultiplexedConnection,
     groups: &mut HashSet<String>,
     batch: &[Write],
-) -> Result<(), redis::RedisError> {
+    max_depth: usize,
+) -> Result<Vec<Outcome>, redis::RedisError> {
     let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    // Replies each write takes in the pipeline.
+    let mut replies = Vec::with_capacity(batch.len());
     for w in batch {
         match w {
             Write::Store { key, payload, .. } => {
                 ensure_group(conn, groups, key).await?;
-                pipe.cmd("XADD")
+                pipe.cmd("EVAL")
+                    .arg(BOUNDED_XADD)
+                    .arg(1)
                     .arg(key)
-                    .arg("*")
-                    .arg("e")
+                    .arg(max_depth)
                     .arg(payload.as_ref());
+                replies.push(1);
             }
             Write::Settle { key, entry } => {
                 pipe.cmd("XACK").arg(key).arg(GROUP).arg(&**entry);
                 pipe.cmd("XDEL").arg(key).arg(&**entry);
+                replies.push(2);
             }
             Write::Release {
                 key,
@@ -382,20 +416,37 @@ async fn write_batch(
                 redelivered,
             } => {
                 ensure_group(conn, groups, key).await?;
-                pipe.cmd("XADD")
+                pipe.cmd("EVAL")
+                    .arg(GIVE_BACK)
+                    .arg(1)
                     .arg(key)
-                    .arg("*")
-                    .arg("e")
-                    .arg(payload.as_ref());
-                if *redelivered {
-                    pipe.arg("r").arg("1");
-                }
-                pipe.cmd("XACK").arg(key).arg(GROUP).arg(&**entry);
-                pipe.cmd("XDEL").arg(key).arg(&**entry);
+                    .arg(&**entry)
+                    .arg(payload.as_ref())
+                    .arg(if *redelivered { "1" } else { "0" })
+                    .arg(GROUP);
+                replies.push(1);
             }
         }
     }
-    pipe.query_async::<()>(conn).await
+    let values: Vec<redis::Value> = pipe.query_async(conn).await?;
+    let mut values = values.into_iter();
+    let outcomes = replies
+        .into_iter()
+        .map(|n| {
+            let mut outcome = Outcome::Done;
+            for (k, v) in values.by_ref().take(n).enumerate() {
+                match v {
+                    redis::Value::Nil if k == 0 => outcome = Outcome::Full,
+                    redis::Value::ServerError(e) if outcome == Outcome::Done => {
+                        outcome = Outcome::Refused(e.to_string());
+                    }
+                    _ => {}
+                }
+            }
+            outcome
+        })
+        .collect();
+    Ok(outcomes)
 }
 
 async fn write_loop(
@@ -403,6 +454,7 @@ async fn write_loop(
     mut conn: MultiplexedConnection,
     mut rx: mpsc::UnboundedReceiver<Write>,
     shared: Arc<Shared>,
+    max_depth: usize,
 ) {
     let mut groups = HashSet::new();
     let mut batch = Vec::new();
@@ -410,9 +462,9 @@ async fn write_loop(
         if rx.recv_many(&mut batch, 512).await == 0 {
             return;
         }
-        let failed = loop {
-            match write_batch(&mut conn, &mut groups, &batch).await {
-                Ok(()) => break None,
+        let outcomes = loop {
+            match write_batch(&mut conn, &mut groups, &batch, max_depth).await {
+                Ok(outcomes) => break outcomes,
                 Err(e) if retryable(&e) => {
                     tracing::warn!(
                         "cluster: Redis at {} lost for queues ({e}); {} queue write(s) wait, receipts with them",
@@ -422,31 +474,45 @@ async fn write_loop(
                     groups.clear();
                     conn = link.reconnect("queues").await;
                 }
-                Err(e) => break Some(e.to_string()),
+                Err(e) => {
+                    let e = e.to_string();
+                    break batch.iter().map(|_| Outcome::Refused(e.clone())).collect();
+                }
             }
         };
-        if let Some(e) = &failed {
-            tracing::warn!("cluster: Redis refused a queue write: {e}");
-        }
         let c = &shared.counters;
         shared.unwritten.fetch_sub(batch.len(), Ordering::Relaxed);
-        for w in batch.drain(..) {
-            match w {
-                Write::Store { ticket, .. } => {
+        for (w, outcome) in batch.drain(..).zip(outcomes) {
+            match (w, outcome) {
+                (Write::Store { ticket, key, .. }, outcome) => {
                     shared.backlog.fetch_sub(1, Ordering::Relaxed);
-                    match (&failed, ticket) {
-                        (None, t) => {
+                    let why = match outcome {
+                        Outcome::Done => {
                             c.stored.fetch_add(1, Ordering::Relaxed);
-                            if let Some(t) = t {
+                            if let Some(t) = ticket {
                                 t.stored();
                             }
+                            continue;
                         }
-                        (Some(e), Some(t)) => t.failed(&format!("Redis refused it: {e}")),
-                        (Some(_), None) => {}
+                        Outcome::Full => format!(
+                            "the queue is full: {max_depth} messages are not yet acknowledged (limits.max_queue_depth)"
+                        ),
+                        Outcome::Refused(e) => format!("Redis refused it: {e}"),
+                    };
+                    c.refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!("cluster: {key}: {why}");
+                    if let Some(t) = ticket {
+                        t.failed(&why);
                     }
                 }
-                Write::Settle { .. } => _ = c.settled.fetch_add(1, Ordering::Relaxed),
-                Write::Release { .. } => _ = c.released.fetch_add(1, Ordering::Relaxed),
+                (w, Outcome::Refused(e)) => {
+                    tracing::warn!(
+                        "cluster: Redis refused a queue write ({e}); the message stays unsettled and is claimed again once this node is gone"
+                    );
+                    drop(w);
+                }
+                (Write::Settle { .. }, _) => _ = c.settled.fetch_add(1, Ordering::Relaxed),
+                (Write::Release { .. }, _) => _ = c.released.fetch_add(1, Ordering::Relaxed),
             }
         }
     }

@@ -231,3 +231,35 @@ async fn a_node_that_stops_gives_its_unacknowledged_messages_back_at_once() {
     assert!(got.iter().all(|f| f.header("redelivered") == Some("true")));
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_shared_queue_refuses_a_send_with_an_error_naming_the_limit() {
+    let redis = Redis::start();
+    let a = Node::start_custom(&redis.url(), "q", Duration::from_secs(10), |c| {
+        c.limits.max_queue_depth = 2;
+    })
+    .await;
+    let mut sender = Client::connect(a.tcp).await;
+    sender.publish("/queue/small", &[], "1").await;
+    sender.publish("/queue/small", &[], "2").await;
+    // No receipt asked for: the refusal still comes, as an ERROR.
+    sender
+        .send(
+            Frame::new(Command::Send)
+                .with_header("destination", "/queue/small")
+                .with_body("3"),
+        )
+        .await;
+    let error = sender.recv().await;
+    assert_eq!(error.command, Command::Error, "{error:?}");
+    let message = error.header("message").unwrap();
+    assert!(message.contains("limits.max_queue_depth"), "{message}");
+    assert_eq!(error.header("receipt-id"), None);
+    assert_eq!(a.cluster.stats().queue_refused, 1);
+    // The two kept messages are delivered; the third never is.
+    let mut consumer = Client::connect(a.tcp).await;
+    consumer.subscribe("s", "/queue/small").await;
+    let got: Vec<String> = drain(&mut consumer).await.iter().map(body).collect();
+    assert_eq!(got, ["1", "2"]);
+    a.stop().await;
+}

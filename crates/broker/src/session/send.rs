@@ -43,16 +43,19 @@ impl Session {
         let Some(frame) = self.buffer_in_transaction(frame)? else {
             return Ok(false);
         };
-        let mut ticket = receipt.map(|r| StoreTicket {
+        // Only a queue SEND can be handed to a shared store (topics never need a ticket).
+        let queue = frame
+            .header("destination")
+            .is_some_and(|d| d.starts_with("/queue/"));
+        let mut ticket = queue.then(|| StoreTicket {
             broker: self.broker.clone(),
             session: self.id.clone(),
             outbox: self.outbox.clone(),
             version: self.version,
-            receipt: r.to_string(),
+            receipt: receipt.map(str::to_string),
         });
-        let owed = ticket.is_some();
         self.send_now(frame, &mut ticket)?;
-        Ok(owed && ticket.is_none())
+        Ok(queue && receipt.is_some() && ticket.is_none())
     }
 
     /// Routes a SEND; a shared queue's store takes `ticket` (see [`crate::SharedQueues`]).

@@ -37,11 +37,22 @@ impl Node {
 
     /// With this `node_timeout` (how soon others take over its queue messages once it died).
     pub async fn start_with(redis_url: &str, name: &str, node_timeout: Duration) -> Node {
-        let config = ServerConfig {
+        Node::start_custom(redis_url, name, node_timeout, |_| {}).await
+    }
+
+    /// With settings of the test's own.
+    pub async fn start_custom(
+        redis_url: &str,
+        name: &str,
+        node_timeout: Duration,
+        edit: impl FnOnce(&mut ServerConfig),
+    ) -> Node {
+        let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             tcp_listen: Some("127.0.0.1:0".parse().unwrap()),
             ..ServerConfig::default()
         };
+        edit(&mut config);
         let broker = Broker::new(config.broker_config().unwrap());
         let server = Server::bind_with_broker(config, broker.clone())
             .await
