@@ -24,6 +24,9 @@ use crate::{ClusterConfig, ClusterError, envelope};
 /// dropped and counted as unpublished rather than buffered without bound.
 const PUBLISH_BACKLOG: usize = 65_536;
 
+/// At most this many messages go to Redis in one pipeline.
+const PUBLISH_BATCH: usize = 256;
+
 /// This node's counters, since it joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ClusterStats {
@@ -288,24 +291,32 @@ async fn publish_loop(
     mut rx: mpsc::Receiver<Bytes>,
     counters: Arc<Counters>,
 ) {
+    let mut batch = Vec::new();
     loop {
-        // Up: publish each message once.
-        let error = loop {
-            let Some(payload) = rx.recv().await else {
+        // Up: publish each message once; what queued up meanwhile goes in one pipeline.
+        let (error, failed) = loop {
+            if rx.recv_many(&mut batch, PUBLISH_BATCH).await == 0 {
                 return;
-            };
-            let sent: Result<i64, _> = redis::cmd("PUBLISH")
-                .arg(&link.channel)
-                .arg(payload.as_ref())
-                .query_async(&mut conn)
-                .await;
+            }
+            let mut pipe = redis::pipe();
+            for payload in &batch {
+                pipe.cmd("PUBLISH")
+                    .arg(&link.channel)
+                    .arg(payload.as_ref())
+                    .ignore();
+            }
+            let sent: Result<(), _> = pipe.query_async(&mut conn).await;
+            let n = batch.len() as u64;
+            batch.clear();
             match sent {
-                Ok(_) => counters.published.fetch_add(1, Ordering::Relaxed),
-                Err(e) => break e,
+                Ok(()) => counters.published.fetch_add(n, Ordering::Relaxed),
+                // Whether any of the batch got through is unknown: counted as lost.
+                Err(e) => break (e, n),
             };
         };
         counters.publisher_up.store(false, Ordering::Relaxed);
-        let lost_before = counters.unpublished.fetch_add(1, Ordering::Relaxed);
+        let lost_before = counters.unpublished.load(Ordering::Relaxed);
+        counters.unpublished.fetch_add(failed, Ordering::Relaxed);
         tracing::warn!(
             "cluster: Redis at {} lost for publishing ({error}); serving this node's subscribers only, reconnecting",
             link.url
