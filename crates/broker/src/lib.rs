@@ -369,12 +369,14 @@ impl Broker {
             ),
             Destination::Queue(d) => {
                 if let Some(store) = self.inner.shared_queues.get() {
-                    store
-                        .enqueue(d, &headers, &body, ticket.take())
-                        .map_err(|why| BrokerError::QueueUnavailable {
-                            queue: error::clip(d),
-                            why,
-                        })?;
+                    let behind =
+                        store
+                            .enqueue(d, &headers, &body, ticket.take())
+                            .map_err(|why| BrokerError::QueueUnavailable {
+                                queue: error::clip(d),
+                                why,
+                            })?;
+                    congested.extend(behind);
                     self.inner.stats.published(1);
                     return Ok(());
                 }

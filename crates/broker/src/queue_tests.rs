@@ -241,7 +241,7 @@ impl SharedQueues for Store {
         _headers: &[stompbox_stomp::Header],
         body: &bytes::Bytes,
         ticket: Option<StoreTicket>,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Arc<dyn Outbox>>, String> {
         if self.refuse {
             return Err("Redis is unreachable".to_string());
         }
@@ -250,7 +250,7 @@ impl SharedQueues for Store {
             .lock()
             .push(Told::Enqueue(queue.to_string(), body));
         self.tickets.lock().extend(ticket);
-        Ok(())
+        Ok(None)
     }
     fn consumers(&self, queue: &str, count: usize) {
         self.told

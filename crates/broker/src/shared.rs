@@ -41,13 +41,17 @@ pub trait SharedQueues: Send + Sync + 'static {
     /// there: complete it once the message is kept ([`StoreTicket::stored`], which sends the
     /// RECEIPT if one was asked for) or cannot be ([`StoreTicket::failed`], an ERROR). An `Err`
     /// refuses the message at once: the sender gets an ERROR with this text.
+    ///
+    /// `Ok(Some(gate))` when the store is behind: the sending session stops reading until the
+    /// gate is drained ([`Outbox::is_congested`] / [`Outbox::poll_drained`]; nothing is pushed
+    /// to it), as it does for a congested subscriber — a fast sender is slowed, not refused.
     fn enqueue(
         &self,
         queue: &str,
         headers: &[Header],
         body: &Bytes,
         ticket: Option<StoreTicket>,
-    ) -> Result<(), String>;
+    ) -> Result<Option<Arc<dyn Outbox>>, String>;
 
     /// This node's number of consumers of `queue` changed to `count` (0: the last one left).
     fn consumers(&self, queue: &str, count: usize);

@@ -19,6 +19,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,7 +30,7 @@ use redis::streams::{
     StreamClaimReply, StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadOptions,
     StreamReadReply,
 };
-use stompbox_broker::{Broker, SharedMessage, SharedQueues, StoreTicket};
+use stompbox_broker::{Broker, Outbound, Outbox, SharedMessage, SharedQueues, StoreTicket};
 use stompbox_stomp::Header;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
@@ -38,8 +39,13 @@ use crate::envelope;
 use crate::ledger::{self, GROUP, Ledger};
 use crate::node::{Backoff, NodeId};
 
-/// Queue messages waiting to be written to Redis before new SENDs are refused.
+/// Queue messages waiting to be written to Redis before new SENDs are refused (only senders
+/// that cannot be paused get there: [`Broker::publish`] from Rust code).
 pub(crate) const WRITE_BACKLOG: usize = 65_536;
+/// Over this many messages waiting to be written, a sending session stops reading…
+const GATE_HIGH: usize = 8_192;
+/// …until no more than this many are left.
+const GATE_LOW: usize = 4_096;
 /// How long one XREADGROUP waits for new messages.
 const READ_BLOCK: Duration = Duration::from_millis(250);
 /// How often a reader looks for dead nodes' unsettled messages.
@@ -122,6 +128,48 @@ struct Shared {
     /// Writes (of every kind) sent to the writer and not yet done.
     unwritten: AtomicUsize,
     counters: Arc<QueueCounters>,
+    /// Sessions paused by the [`Gate`], woken when the backlog is down to [`GATE_LOW`].
+    paused: Mutex<Vec<Waker>>,
+}
+
+impl Shared {
+    /// After a batch: wakes the paused senders once the backlog is low enough.
+    fn open_gate(&self) {
+        if self.backlog.load(Ordering::Relaxed) <= GATE_LOW {
+            for waker in std::mem::take(&mut *self.paused.lock()) {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// What a sending session waits on while too many queue messages wait for Redis: an outbox
+/// that carries nothing and is congested from [`GATE_HIGH`] down to [`GATE_LOW`].
+struct Gate(Arc<Shared>);
+
+impl Outbox for Gate {
+    fn push(&self, _item: Outbound) {}
+
+    fn is_congested(&self) -> bool {
+        self.0.backlog.load(Ordering::Relaxed) > GATE_HIGH
+    }
+
+    fn poll_drained(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.backlog.load(Ordering::Relaxed) <= GATE_LOW {
+            return Poll::Ready(());
+        }
+        {
+            let mut paused = self.0.paused.lock();
+            if !paused.iter().any(|w| w.will_wake(cx.waker())) {
+                paused.push(cx.waker().clone());
+            }
+        }
+        // The writer may have opened the gate between the load and the push.
+        match self.0.backlog.load(Ordering::Relaxed) <= GATE_LOW {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        }
+    }
 }
 
 /// The broker's [`SharedQueues`]: hands work to the tasks, never blocks.
@@ -129,6 +177,7 @@ pub(crate) struct Store {
     link: Arc<QueueLink>,
     tx: mpsc::UnboundedSender<Write>,
     shared: Arc<Shared>,
+    gate: Arc<Gate>,
 }
 
 impl SharedQueues for Store {
@@ -138,7 +187,7 @@ impl SharedQueues for Store {
         headers: &[Header],
         body: &Bytes,
         ticket: Option<StoreTicket>,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Arc<dyn Outbox>>, String> {
         let refuse = |why: String| {
             self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
             Err(why)
@@ -162,7 +211,8 @@ impl SharedQueues for Store {
         if !self.write(write) {
             return refuse("this node has left the cluster".to_string());
         }
-        Ok(())
+        let behind = self.gate.is_congested();
+        Ok(behind.then(|| self.gate.clone() as Arc<dyn Outbox>))
     }
 
     fn consumers(&self, queue: &str, count: usize) {
@@ -281,11 +331,13 @@ pub(crate) fn start(
         backlog: AtomicUsize::new(0),
         unwritten: AtomicUsize::new(0),
         counters,
+        paused: Mutex::new(Vec::new()),
     });
     let store = Store {
         link: link.clone(),
         tx,
         shared: shared.clone(),
+        gate: Arc::new(Gate(shared.clone())),
     };
     let store = Arc::new(store);
     if !broker.share_queues(StoreRef(store.clone())) {
@@ -321,7 +373,7 @@ impl SharedQueues for StoreRef {
         headers: &[Header],
         body: &Bytes,
         ticket: Option<StoreTicket>,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Arc<dyn Outbox>>, String> {
         self.0.enqueue(queue, headers, body, ticket)
     }
     fn consumers(&self, queue: &str, count: usize) {
@@ -515,6 +567,7 @@ async fn write_loop(
                 (Write::Release { .. }, _) => _ = c.released.fetch_add(1, Ordering::Relaxed),
             }
         }
+        shared.open_gate();
     }
 }
 

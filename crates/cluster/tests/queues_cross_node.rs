@@ -263,3 +263,50 @@ async fn a_full_shared_queue_refuses_a_send_with_an_error_naming_the_limit() {
     assert_eq!(got, ["1", "2"]);
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_faster_than_redis_is_paused_not_refused() {
+    let mut redis = Redis::start();
+    let a = Node::start(&redis.url(), "q").await;
+    let mut consumer = Client::connect(a.tcp).await;
+    consumer.subscribe("s", "/queue/flood").await;
+    // Redis gone: every SEND waits for it; past 8 192 waiting the sender is no longer read.
+    redis.kill();
+    const N: usize = 12_000;
+    let mut sender = Client::connect(a.tcp).await;
+    let flood = tokio::spawn(async move {
+        for i in 0..N {
+            sender
+                .send(
+                    Frame::new(Command::Send)
+                        .with_header("destination", "/queue/flood")
+                        .with_body(format!("{i}")),
+                )
+                .await;
+        }
+        sender
+    });
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    while a.broker.stats().backpressure_pauses == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sender was never paused"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.cluster.stats().queue_refused, 0);
+    // Redis back: the sender goes on, nothing refused, every message delivered once.
+    let _redis = Redis::start_on(redis.port);
+    let mut sender = tokio::time::timeout(support::WAIT * 4, flood)
+        .await
+        .expect("the sender resumed")
+        .unwrap();
+    let mut seen = HashSet::new();
+    while seen.len() < N {
+        let f = consumer.try_recv(support::WAIT).await.expect("all delivered");
+        assert!(seen.insert(body(&f)), "delivered twice");
+    }
+    assert_eq!(a.cluster.stats().queue_refused, 0);
+    sender.publish("/queue/flood", &[], "last").await;
+    a.stop().await;
+}
