@@ -413,7 +413,7 @@ impl Broker {
         };
         if shared && only.is_none() {
             if let Some(observer) = self.inner.message_observer.get() {
-                observer.on_message(destination, &headers, &body);
+                congested.extend(observer.on_message(destination, &headers, &body));
             }
         }
         let keys = [Some(key.as_str()), anonymous.as_deref()];

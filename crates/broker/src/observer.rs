@@ -5,8 +5,12 @@
 //! after the message is parsed and before it fans out. With no observer installed the cost is
 //! one atomic load per message.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use stompbox_stomp::Header;
+
+use crate::Outbox;
 
 /// Told about every message routed to a `/topic/…` or `/user/{name}/…` destination on this
 /// node: a client's SEND, an application handler's publish or [`crate::Broker::publish`] — not
@@ -17,7 +21,16 @@ pub trait MessageObserver: Send + Sync + 'static {
     /// One message: its destination as sent (`/topic/…` or `/user/{name}/…`), the user headers as delivered (no
     /// `destination`, `transaction`, `receipt` or `content-length`) and the body. Called once
     /// per message whatever the number of subscribers; must return quickly.
-    fn on_message(&self, destination: &str, headers: &[Header], body: &Bytes);
+    ///
+    /// `Some(outbox)` when the observer is behind (say, Redis slower than the senders): the
+    /// sending session stops reading until that outbox is drained, as for a congested
+    /// subscriber (nothing is pushed to it).
+    fn on_message(
+        &self,
+        destination: &str,
+        headers: &[Header],
+        body: &Bytes,
+    ) -> Option<Arc<dyn Outbox>>;
 }
 
 #[cfg(test)]
@@ -35,10 +48,16 @@ mod tests {
     struct Recorder(Seen);
 
     impl MessageObserver for Recorder {
-        fn on_message(&self, destination: &str, headers: &[Header], body: &Bytes) {
+        fn on_message(
+            &self,
+            destination: &str,
+            headers: &[Header],
+            body: &Bytes,
+        ) -> Option<Arc<dyn crate::Outbox>> {
             self.0
                 .lock()
                 .push((destination.to_string(), headers.to_vec(), body.clone()));
+            None
         }
     }
 

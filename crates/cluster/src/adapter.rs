@@ -11,21 +11,28 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSub};
-use stompbox_broker::{Broker, MessageObserver};
+use stompbox_broker::{Broker, MessageObserver, Outbox};
 use stompbox_stomp::Header;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::gate::Gate;
 use crate::node::{self, Backoff, Inbound, NodeId};
 use crate::queues::{self, QueueCounters, QueueHandle, QueueLink};
 use crate::{ClusterConfig, ClusterError, envelope};
 
-/// Messages waiting to be published; beyond this (Redis slower than the senders) they are
-/// dropped and counted as unpublished rather than buffered without bound.
+/// Messages waiting to be published; beyond this they are dropped and counted as unpublished
+/// rather than buffered without bound. Client senders are paused long before (at
+/// [`PUBLISH_GATE_HIGH`]); only senders that cannot be paused ([`Broker::publish`] from Rust
+/// code) get here.
 const PUBLISH_BACKLOG: usize = 65_536;
 
 /// At most this many messages go to Redis in one pipeline.
 const PUBLISH_BATCH: usize = 256;
+/// Over this many messages waiting to be published, a sending session stops reading…
+const PUBLISH_GATE_HIGH: usize = 8_192;
+/// …until no more than this many are left.
+const PUBLISH_GATE_LOW: usize = 4_096;
 
 /// This node's counters, since it joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -169,10 +176,12 @@ impl Cluster {
         counters.publisher_up.store(true, Ordering::Relaxed);
         counters.subscriber_up.store(true, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(PUBLISH_BACKLOG);
+        let backlog = Gate::new(PUBLISH_GATE_HIGH, PUBLISH_GATE_LOW);
         let forwarder = Forwarder {
             node: node.clone(),
             tx,
             counters: counters.clone(),
+            backlog: backlog.clone(),
         };
         if !broker.observe_messages(forwarder) {
             return Err(ClusterError::AlreadyJoined);
@@ -204,7 +213,13 @@ impl Cluster {
             return Err(ClusterError::AlreadyJoined);
         };
         tasks.extend([
-            tokio::spawn(publish_loop(link.clone(), publisher, rx, counters.clone())),
+            tokio::spawn(publish_loop(
+                link.clone(),
+                publisher,
+                rx,
+                counters.clone(),
+                backlog,
+            )),
             tokio::spawn(subscribe_loop(
                 link.clone(),
                 subscriber,
@@ -272,15 +287,29 @@ struct Forwarder {
     node: NodeId,
     tx: mpsc::Sender<Bytes>,
     counters: Arc<Counters>,
+    /// Messages queued for the publisher; senders pause while too many are.
+    backlog: Arc<Gate>,
 }
 
 impl MessageObserver for Forwarder {
-    fn on_message(&self, destination: &str, headers: &[Header], body: &Bytes) {
+    fn on_message(
+        &self,
+        destination: &str,
+        headers: &[Header],
+        body: &Bytes,
+    ) -> Option<Arc<dyn Outbox>> {
         let queued = envelope::encode(self.node.as_str(), destination, headers, body)
             .map_err(|e| tracing::warn!("cluster: {destination}: not forwarded: {e}"))
             .and_then(|payload| self.tx.try_send(payload).map_err(|_| ()));
-        if queued.is_err() {
-            self.counters.unpublished.fetch_add(1, Ordering::Relaxed);
+        match queued {
+            Ok(()) => {
+                self.backlog.add();
+                self.backlog.if_congested()
+            }
+            Err(()) => {
+                self.counters.unpublished.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         }
     }
 }
@@ -290,6 +319,7 @@ async fn publish_loop(
     mut conn: MultiplexedConnection,
     mut rx: mpsc::Receiver<Bytes>,
     counters: Arc<Counters>,
+    backlog: Arc<Gate>,
 ) {
     let mut batch = Vec::new();
     loop {
@@ -307,6 +337,7 @@ async fn publish_loop(
             }
             let sent: Result<(), _> = pipe.query_async(&mut conn).await;
             let n = batch.len() as u64;
+            backlog.done(batch.len());
             batch.clear();
             match sent {
                 Ok(()) => counters.published.fetch_add(n, Ordering::Relaxed),
@@ -331,6 +362,7 @@ async fn publish_loop(
                     _ = &mut wait => break,
                     next = rx.recv() => match next {
                         Some(_) => {
+                            backlog.done(1);
                             counters.unpublished.fetch_add(1, Ordering::Relaxed);
                         }
                         None => return,

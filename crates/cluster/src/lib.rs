@@ -20,6 +20,7 @@
 
 mod adapter;
 pub mod envelope;
+mod gate;
 pub mod ledger;
 pub mod node;
 mod queues;

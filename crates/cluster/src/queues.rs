@@ -19,7 +19,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,12 +29,13 @@ use redis::streams::{
     StreamClaimReply, StreamId, StreamPendingCountReply, StreamPendingReply, StreamReadOptions,
     StreamReadReply,
 };
-use stompbox_broker::{Broker, Outbound, Outbox, SharedMessage, SharedQueues, StoreTicket};
+use stompbox_broker::{Broker, Outbox, SharedMessage, SharedQueues, StoreTicket};
 use stompbox_stomp::Header;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::envelope;
+use crate::gate::Gate;
 use crate::ledger::{self, GROUP, Ledger};
 use crate::node::{Backoff, NodeId};
 
@@ -124,52 +124,11 @@ enum Write {
 struct Shared {
     ledger: Mutex<Ledger>,
     wake: Notify,
-    backlog: AtomicUsize,
     /// Writes (of every kind) sent to the writer and not yet done.
     unwritten: AtomicUsize,
     counters: Arc<QueueCounters>,
-    /// Sessions paused by the [`Gate`], woken when the backlog is down to [`GATE_LOW`].
-    paused: Mutex<Vec<Waker>>,
-}
-
-impl Shared {
-    /// After a batch: wakes the paused senders once the backlog is low enough.
-    fn open_gate(&self) {
-        if self.backlog.load(Ordering::Relaxed) <= GATE_LOW {
-            for waker in std::mem::take(&mut *self.paused.lock()) {
-                waker.wake();
-            }
-        }
-    }
-}
-
-/// What a sending session waits on while too many queue messages wait for Redis: an outbox
-/// that carries nothing and is congested from [`GATE_HIGH`] down to [`GATE_LOW`].
-struct Gate(Arc<Shared>);
-
-impl Outbox for Gate {
-    fn push(&self, _item: Outbound) {}
-
-    fn is_congested(&self) -> bool {
-        self.0.backlog.load(Ordering::Relaxed) > GATE_HIGH
-    }
-
-    fn poll_drained(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.backlog.load(Ordering::Relaxed) <= GATE_LOW {
-            return Poll::Ready(());
-        }
-        {
-            let mut paused = self.0.paused.lock();
-            if !paused.iter().any(|w| w.will_wake(cx.waker())) {
-                paused.push(cx.waker().clone());
-            }
-        }
-        // The writer may have opened the gate between the load and the push.
-        match self.0.backlog.load(Ordering::Relaxed) <= GATE_LOW {
-            true => Poll::Ready(()),
-            false => Poll::Pending,
-        }
-    }
+    /// Queue messages waiting to be written; senders pause above [`GATE_HIGH`].
+    backlog: Arc<Gate>,
 }
 
 /// The broker's [`SharedQueues`]: hands work to the tasks, never blocks.
@@ -177,7 +136,6 @@ pub(crate) struct Store {
     link: Arc<QueueLink>,
     tx: mpsc::UnboundedSender<Write>,
     shared: Arc<Shared>,
-    gate: Arc<Gate>,
 }
 
 impl SharedQueues for Store {
@@ -192,7 +150,7 @@ impl SharedQueues for Store {
             self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
             Err(why)
         };
-        if self.shared.backlog.load(Ordering::Relaxed) >= WRITE_BACKLOG {
+        if self.shared.backlog.waiting() >= WRITE_BACKLOG {
             return refuse(format!(
                 "{WRITE_BACKLOG} queue messages are waiting for Redis at {}; try again later",
                 self.link.url
@@ -202,7 +160,7 @@ impl SharedQueues for Store {
             Ok(p) => p,
             Err(e) => return refuse(e.to_string()),
         };
-        self.shared.backlog.fetch_add(1, Ordering::Relaxed);
+        self.shared.backlog.add();
         let write = Write::Store {
             key: self.link.key(queue),
             payload,
@@ -211,8 +169,7 @@ impl SharedQueues for Store {
         if !self.write(write) {
             return refuse("this node has left the cluster".to_string());
         }
-        let behind = self.gate.is_congested();
-        Ok(behind.then(|| self.gate.clone() as Arc<dyn Outbox>))
+        Ok(self.shared.backlog.if_congested())
     }
 
     fn consumers(&self, queue: &str, count: usize) {
@@ -328,16 +285,14 @@ pub(crate) fn start(
     let shared = Arc::new(Shared {
         ledger: Mutex::new(Ledger::default()),
         wake: Notify::new(),
-        backlog: AtomicUsize::new(0),
         unwritten: AtomicUsize::new(0),
         counters,
-        paused: Mutex::new(Vec::new()),
+        backlog: Gate::new(GATE_HIGH, GATE_LOW),
     });
     let store = Store {
         link: link.clone(),
         tx,
         shared: shared.clone(),
-        gate: Arc::new(Gate(shared.clone())),
     };
     let store = Arc::new(store);
     if !broker.share_queues(StoreRef(store.clone())) {
@@ -537,7 +492,7 @@ async fn write_loop(
         for (w, outcome) in batch.drain(..).zip(outcomes) {
             match (w, outcome) {
                 (Write::Store { ticket, key, .. }, outcome) => {
-                    shared.backlog.fetch_sub(1, Ordering::Relaxed);
+                    shared.backlog.done(1);
                     let why = match outcome {
                         Outcome::Done => {
                             c.stored.fetch_add(1, Ordering::Relaxed);
@@ -567,7 +522,6 @@ async fn write_loop(
                 (Write::Release { .. }, _) => _ = c.released.fetch_add(1, Ordering::Relaxed),
             }
         }
-        shared.open_gate();
     }
 }
 
