@@ -303,7 +303,10 @@ async fn a_sender_faster_than_redis_is_paused_not_refused() {
         .unwrap();
     let mut seen = HashSet::new();
     while seen.len() < N {
-        let f = consumer.try_recv(support::WAIT).await.expect("all delivered");
+        let f = consumer
+            .try_recv(support::WAIT)
+            .await
+            .expect("all delivered");
         assert!(seen.insert(body(&f)), "delivered twice");
     }
     assert_eq!(a.cluster.stats().queue_refused, 0);

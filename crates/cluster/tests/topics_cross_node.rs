@@ -96,3 +96,48 @@ async fn other_clusters_stay_apart_and_queues_do_not_use_the_topic_channel() {
     b.stop().await;
     other.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_faster_than_redis_is_paused_and_nothing_is_dropped() {
+    let redis = Redis::start();
+    let a = Node::start(&redis.url(), "t").await;
+    let b = Node::start(&redis.url(), "t").await;
+    let mut on_b = Client::connect(b.tcp).await;
+    on_b.subscribe("s", "/topic/flood").await;
+    // Redis stalls for 2 s: messages pile up on A until its sender is paused.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let stall = tokio::spawn(async move {
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(2)
+            .query_async(&mut conn)
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    const N: usize = 12_000;
+    let mut sender = Client::connect(a.tcp).await;
+    let flood = tokio::spawn(async move {
+        for i in 0..N {
+            sender
+                .send(
+                    Frame::new(Command::Send)
+                        .with_header("destination", "/topic/flood")
+                        .with_body(format!("{i}")),
+                )
+                .await;
+        }
+    });
+    wait_for("A's sender paused", || a.broker.stats().backpressure_pauses > 0).await;
+    stall.await.unwrap();
+    flood.await.unwrap();
+    let mut got = 0;
+    while got < N {
+        let f = on_b.recv().await;
+        assert_eq!(&f.body[..], got.to_string().as_bytes(), "in order, once");
+        got += 1;
+    }
+    assert_eq!(a.cluster.stats().unpublished, 0);
+    a.stop().await;
+    b.stop().await;
+}
