@@ -40,7 +40,8 @@ use std::time::Duration;
 pub struct ClusterConfig {
     /// The Redis server, `redis://host:port[/db]` (`rediss://` is not built in).
     pub redis_url: String,
-    /// Nodes with the same name share topics (the Redis channel is `stompbox:<name>:topic`).
+    /// Nodes with the same name share topics, user destinations and queues (Redis keys
+    /// `stompbox:<name>:…`).
     /// Default: `default`.
     pub name: String,
     /// How long to wait for Redis at start before giving up. Default: 5 s.

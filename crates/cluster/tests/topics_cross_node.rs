@@ -128,7 +128,10 @@ async fn a_sender_faster_than_redis_is_paused_and_nothing_is_dropped() {
                 .await;
         }
     });
-    wait_for("A's sender paused", || a.broker.stats().backpressure_pauses > 0).await;
+    wait_for("A's sender paused", || {
+        a.broker.stats().backpressure_pauses > 0
+    })
+    .await;
     stall.await.unwrap();
     flood.await.unwrap();
     let mut got = 0;

@@ -49,7 +49,7 @@ pub struct ServerConfig {
 pub struct ClusterSection {
     /// The Redis server, e.g. `redis://127.0.0.1:6379`. Default: none (clustering off).
     pub redis_url: Option<String>,
-    /// Nodes with the same name share topics. Default: `"default"`.
+    /// Nodes with the same name share their destinations. Default: `"default"`.
     pub name: String,
     /// How long after a node stops refreshing its liveness key in Redis (it was killed, or cut
     /// from Redis) the other nodes take over its unacknowledged queue messages. Default: `"10s"`.

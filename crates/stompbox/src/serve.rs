@@ -87,11 +87,12 @@ pub(crate) struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "STOMPBOX_TLS_KEY", value_name = "FILE")]
     tls_key: Option<PathBuf>,
-    /// Join a cluster through this Redis server, e.g. redis://127.0.0.1:6379: topic messages
-    /// reach subscribers on every node [default: off, a single node].
+    /// Join a cluster through this Redis server, e.g. redis://127.0.0.1:6379: topics, user
+    /// destinations and queues are shared by every node [default: off, a single node].
     #[arg(long, env = "STOMPBOX_CLUSTER", value_name = "URL")]
     cluster: Option<String>,
-    /// Name of the cluster to join; nodes with the same name share topics [default: default].
+    /// Name of the cluster to join; nodes with the same name share their destinations
+    /// [default: default].
     #[arg(long, env = "STOMPBOX_CLUSTER_NAME", value_name = "NAME")]
     cluster_name: Option<String>,
     /// Log filter (tracing EnvFilter syntax), e.g. `info,stompbox::session=debug`.
