@@ -2,7 +2,8 @@
 //! drop. Shared by the cluster crate's tests and the binary's (crates/stompbox/tests, through
 //! `#[path]`), so it uses nothing but std.
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,14 +21,42 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// The `process_id` of the Redis answering on `port`, if one answers.
+fn pid_on(port: u16) -> Option<u32> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&reply).contains("process_id:") || !reply.ends_with(b"\r\n") {
+        let n = stream.read(&mut buf).ok().filter(|n| *n > 0)?;
+        reply.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&reply);
+    let line = text.lines().find(|l| l.starts_with("process_id:"))?;
+    line["process_id:".len()..].trim().parse().ok()
+}
+
 impl Redis {
     /// Starts one on a free port; FAILS (does not skip) when redis-server is not installed.
+    /// The port is free when chosen but another process may take it before redis-server binds
+    /// it: then another port is tried.
     pub fn start() -> Redis {
-        Redis::start_on(free_port())
+        for _ in 0..5 {
+            if let Some(redis) = Redis::try_start_on(free_port()) {
+                return redis;
+            }
+        }
+        panic!("redis-server could not listen on any of 5 free ports");
     }
 
     /// Starts one on this port (a restart on the same address).
     pub fn start_on(port: u16) -> Redis {
+        Redis::try_start_on(port).unwrap_or_else(|| panic!("redis-server did not listen on {port}"))
+    }
+
+    /// `None` when the redis-server started exited, or another process answers on `port`.
+    fn try_start_on(port: u16) -> Option<Redis> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -41,19 +70,25 @@ impl Redis {
                     "cannot start redis-server ({e}): install it with `scripts/test deps` (Debian's redis-server package)"
                 )
             });
-        let redis = Redis {
+        let pid = child.id();
+        let mut redis = Redis {
             port,
             child: Some(child),
         };
         let deadline = Instant::now() + START_WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen on {port}"
-            );
+        // Ours answers, not some other listener that took the port first.
+        while pid_on(port) != Some(pid) {
+            let exited = redis
+                .child
+                .as_mut()
+                .is_none_or(|c| c.try_wait().ok().flatten().is_some());
+            if exited || Instant::now() >= deadline {
+                redis.kill();
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        redis
+        Some(redis)
     }
 
     pub fn url(&self) -> String {

@@ -59,16 +59,23 @@ impl Serve {
         format!("ws://{}/test-ws", self.http)
     }
 
-    /// The next log line containing `needle` (within 10 s of the previous line).
+    /// The next log line containing `needle` (within 10 s of the previous line); the panic
+    /// says what was logged instead, and how the process ended if it did.
     pub(crate) fn wait_for(&mut self, needle: &str) -> String {
+        let mut seen = Vec::new();
         loop {
-            let line = self
-                .lines
-                .recv_timeout(WAIT)
-                .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
+            let Ok(line) = self.lines.recv_timeout(WAIT) else {
+                let status = self.child.try_wait().ok().flatten();
+                panic!(
+                    "no log line containing {needle:?} (process {}); logged:\n{}",
+                    status.map_or("still running".to_string(), |s| s.to_string()),
+                    seen.join("\n")
+                );
+            };
             if line.contains(needle) {
                 return line;
             }
+            seen.push(line);
         }
     }
 
