@@ -111,13 +111,24 @@ struct Link {
     timeout: Duration,
 }
 
+/// A multiplexed connection that gives up connecting after `timeout` and waits at most
+/// `timeout + longest_command` for an answer (a blocking read takes up to `longest_command`).
+pub(crate) async fn connect(
+    client: &redis::Client,
+    timeout: Duration,
+    longest_command: Duration,
+) -> Result<MultiplexedConnection, redis::RedisError> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout + longest_command));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
 impl Link {
     async fn publisher(&self) -> Result<MultiplexedConnection, String> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
+        connect(&self.client, self.timeout, Duration::ZERO)
             .await
             .map_err(|e| e.to_string())
     }

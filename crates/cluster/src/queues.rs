@@ -75,12 +75,7 @@ pub(crate) struct QueueLink {
 
 impl QueueLink {
     async fn connect(&self) -> Result<MultiplexedConnection, redis::RedisError> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout + READ_BLOCK));
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
+        crate::adapter::connect(&self.client, self.timeout, READ_BLOCK).await
     }
 
     /// Connects, retrying with backoff until it works.

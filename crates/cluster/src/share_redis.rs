@@ -45,11 +45,7 @@ struct Link {
 
 impl Link {
     async fn connect(&self) -> Result<MultiplexedConnection, String> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
+        crate::adapter::connect(&self.client, self.timeout, Duration::ZERO)
             .await
             .map_err(|e| e.to_string())
     }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use stompbox_stomp::{Command, Frame};
-use support::{Client, Node, Redis};
+use support::{Client, Node, Redis, wait_for};
 
 const QUIET: Duration = Duration::from_millis(700);
 
@@ -273,27 +273,11 @@ async fn a_sender_faster_than_redis_is_paused_not_refused() {
     // Redis gone: every SEND waits for it; past 8 192 waiting the sender is no longer read.
     redis.kill();
     const N: usize = 12_000;
-    let mut sender = Client::connect(a.tcp).await;
-    let flood = tokio::spawn(async move {
-        for i in 0..N {
-            sender
-                .send(
-                    Frame::new(Command::Send)
-                        .with_header("destination", "/queue/flood")
-                        .with_body(format!("{i}")),
-                )
-                .await;
-        }
-        sender
-    });
-    let deadline = tokio::time::Instant::now() + support::WAIT;
-    while a.broker.stats().backpressure_pauses == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the sender was never paused"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let flood = support::flood(Client::connect(a.tcp).await, "/queue/flood", N);
+    wait_for("the sender paused", || {
+        a.broker.stats().backpressure_pauses > 0
+    })
+    .await;
     assert_eq!(a.cluster.stats().queue_refused, 0);
     // Redis back: the sender goes on, nothing refused, every message delivered once.
     let _redis = Redis::start_on(redis.port);

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use stompbox_stomp::{Command, Frame};
-use support::{Client, Node, Redis};
+use support::{Client, Node, Redis, wait_for};
 
 const QUIET: Duration = Duration::from_millis(500);
 
@@ -17,14 +17,6 @@ fn assert_message(frame: &Frame, destination: &str, body: &str) {
     assert_eq!(frame.header("x-trace"), Some("t-1"));
     assert_eq!(frame.header("content-type"), Some("text/plain"));
     assert_eq!(&frame.body[..], body.as_bytes());
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + support::WAIT;
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "waited for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,18 +108,7 @@ async fn a_sender_faster_than_redis_is_paused_and_nothing_is_dropped() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     const N: usize = 12_000;
-    let mut sender = Client::connect(a.tcp).await;
-    let flood = tokio::spawn(async move {
-        for i in 0..N {
-            sender
-                .send(
-                    Frame::new(Command::Send)
-                        .with_header("destination", "/topic/flood")
-                        .with_body(format!("{i}")),
-                )
-                .await;
-        }
-    });
+    let flood = support::flood(Client::connect(a.tcp).await, "/topic/flood", N);
     wait_for("A's sender paused", || {
         a.broker.stats().backpressure_pauses > 0
     })

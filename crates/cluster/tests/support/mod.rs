@@ -201,3 +201,30 @@ impl Client {
         }
     }
 }
+
+/// Waits (at most [`WAIT`]) until `done` holds.
+pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "waited for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends `n` SENDs without receipts (bodies "0", "1", …) from a task of its own, so that the
+/// test goes on while the server stops reading; the task gives the client back.
+pub fn flood(mut client: Client, destination: &str, n: usize) -> JoinHandle<Client> {
+    let destination = destination.to_string();
+    tokio::spawn(async move {
+        for i in 0..n {
+            client
+                .send(
+                    Frame::new(Command::Send)
+                        .with_header("destination", destination.as_str())
+                        .with_body(i.to_string()),
+                )
+                .await;
+        }
+        client
+    })
+}
