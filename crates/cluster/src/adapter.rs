@@ -111,6 +111,36 @@ struct Link {
     timeout: Duration,
 }
 
+/// The Redis client for `config`: plain `redis://`, or TLS for `rediss://` (trusting
+/// `config.redis_ca` when set, else the system's roots).
+pub(crate) fn open_client(config: &ClusterConfig) -> Result<redis::Client, ClusterError> {
+    let invalid_url = |e: redis::RedisError| ClusterError::InvalidUrl {
+        url: node::redact_url(&config.redis_url),
+        reason: e.to_string(),
+    };
+    let Some(path) = &config.redis_ca else {
+        return redis::Client::open(config.redis_url.as_str()).map_err(invalid_url);
+    };
+    let invalid_ca = |reason: String| ClusterError::InvalidCa {
+        path: path.display().to_string(),
+        reason,
+    };
+    if !config.redis_url.starts_with("rediss://") {
+        return Err(invalid_ca(
+            "a CA file is for rediss:// (TLS) URLs only".to_string(),
+        ));
+    }
+    let pem = std::fs::read(path).map_err(|e| invalid_ca(e.to_string()))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(invalid_ca("no PEM certificate in it".to_string()));
+    }
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    };
+    redis::Client::build_with_tls(config.redis_url.as_str(), certificates).map_err(invalid_url)
+}
+
 /// A multiplexed connection that gives up connecting after `timeout` and waits at most
 /// `timeout + longest_command` for an answer (a blocking read takes up to `longest_command`).
 pub(crate) async fn connect(
@@ -156,12 +186,7 @@ impl Cluster {
             name: config.name.clone(),
             why,
         })?;
-        let client = redis::Client::open(config.redis_url.as_str()).map_err(|e| {
-            ClusterError::InvalidUrl {
-                url: url.clone(),
-                reason: e.to_string(),
-            }
-        })?;
+        let client = open_client(config)?;
         let link = Arc::new(Link {
             client,
             url: url.clone(),

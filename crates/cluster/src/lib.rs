@@ -38,8 +38,11 @@ use std::time::Duration;
 /// How a node joins its cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
-    /// The Redis server, `redis://host:port[/db]` (`rediss://` is not built in).
+    /// The Redis server, `redis://host:port[/db]`, or `rediss://…` for TLS.
     pub redis_url: String,
+    /// For `rediss://`: a PEM file with the certificate(s) to trust for the Redis server (a
+    /// private CA, or the server's self-signed certificate) instead of the system's roots.
+    pub redis_ca: Option<std::path::PathBuf>,
     /// Nodes with the same name share topics, user destinations and queues (Redis keys
     /// `stompbox:<name>:…`).
     /// Default: `default`.
@@ -56,6 +59,7 @@ impl ClusterConfig {
     pub fn new(redis_url: impl Into<String>) -> ClusterConfig {
         ClusterConfig {
             redis_url: redis_url.into(),
+            redis_ca: None,
             name: "default".to_string(),
             connect_timeout: Duration::from_secs(5),
             node_timeout: Duration::from_secs(10),
@@ -73,6 +77,14 @@ pub enum ClusterError {
         /// The URL, password redacted.
         url: String,
         /// What the Redis client said.
+        reason: String,
+    },
+    /// The CA file for `rediss://` cannot be used (bad input: the binary exits 2).
+    #[error("cluster.redis_ca `{path}`: {reason}")]
+    InvalidCa {
+        /// The file.
+        path: String,
+        /// Why it cannot be used.
         reason: String,
     },
     /// The cluster name cannot be part of a channel name (bad input: the binary exits 2).
@@ -103,7 +115,9 @@ impl ClusterError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            ClusterError::InvalidUrl { .. } | ClusterError::InvalidName { .. }
+            ClusterError::InvalidUrl { .. }
+                | ClusterError::InvalidName { .. }
+                | ClusterError::InvalidCa { .. }
         )
     }
 }

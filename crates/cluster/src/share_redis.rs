@@ -70,12 +70,7 @@ impl StatsShare {
             name: config.name.clone(),
             why,
         })?;
-        let client = redis::Client::open(config.redis_url.as_str()).map_err(|e| {
-            ClusterError::InvalidUrl {
-                url: url.clone(),
-                reason: e.to_string(),
-            }
-        })?;
+        let client = crate::adapter::open_client(config)?;
         let interval = interval.max(Duration::from_millis(10));
         let link = Link {
             client,

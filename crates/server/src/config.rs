@@ -47,8 +47,12 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSection {
-    /// The Redis server, e.g. `redis://127.0.0.1:6379`. Default: none (clustering off).
+    /// The Redis server, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS). Default: none
+    /// (clustering off).
     pub redis_url: Option<String>,
+    /// For `rediss://`: PEM certificate(s) to trust for the Redis server instead of the
+    /// system's roots. Default: none.
+    pub redis_ca: Option<std::path::PathBuf>,
     /// Nodes with the same name share their destinations. Default: `"default"`.
     pub name: String,
     /// How long after a node stops refreshing its liveness key in Redis (it was killed, or cut
@@ -61,6 +65,7 @@ impl Default for ClusterSection {
     fn default() -> Self {
         ClusterSection {
             redis_url: None,
+            redis_ca: None,
             name: "default".to_string(),
             node_timeout: Duration::from_secs(10),
         }

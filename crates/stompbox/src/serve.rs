@@ -91,6 +91,10 @@ pub(crate) struct ServeArgs {
     /// destinations and queues are shared by every node [default: off, a single node].
     #[arg(long, env = "STOMPBOX_CLUSTER", value_name = "URL")]
     cluster: Option<String>,
+    /// For a rediss:// --cluster URL: PEM certificate(s) to trust for the Redis server (a
+    /// private CA) [default: the system's roots].
+    #[arg(long, env = "STOMPBOX_CLUSTER_CA", value_name = "FILE")]
+    cluster_ca: Option<PathBuf>,
     /// Name of the cluster to join; nodes with the same name share their destinations
     /// [default: default].
     #[arg(long, env = "STOMPBOX_CLUSTER_NAME", value_name = "NAME")]
@@ -183,6 +187,9 @@ impl ServeArgs {
         if let Some(v) = &self.cluster {
             config.cluster.redis_url = Some(v.clone());
         }
+        if let Some(v) = &self.cluster_ca {
+            config.cluster.redis_ca = Some(v.clone());
+        }
         if let Some(v) = &self.cluster_name {
             config.cluster.name = v.clone();
         }
@@ -253,6 +260,7 @@ async fn join_cluster(
     let cluster_config = stompbox_cluster::ClusterConfig {
         name: config.cluster.name.clone(),
         node_timeout: config.cluster.node_timeout,
+        redis_ca: config.cluster.redis_ca.clone(),
         ..stompbox_cluster::ClusterConfig::new(url.clone())
     };
     let joined = stompbox_cluster::Cluster::start(&cluster_config, server.broker().clone())
@@ -261,7 +269,7 @@ async fn join_cluster(
     match joined {
         Ok(membership) => Ok(Some(membership)),
         Err(e) if e.is_usage() => Err(UsageError(format!(
-            "{e} (set by --cluster/--cluster-name, STOMPBOX_CLUSTER/STOMPBOX_CLUSTER_NAME or [cluster] in the config file)"
+            "{e} (set by --cluster/--cluster-name/--cluster-ca, STOMPBOX_CLUSTER/STOMPBOX_CLUSTER_NAME/STOMPBOX_CLUSTER_CA or [cluster] in the config file)"
         ))
         .into()),
         Err(e) => Err(anyhow::Error::new(e).context("joining the cluster (--cluster)")),

@@ -91,3 +91,17 @@ fn a_node_timeout_under_a_second_exits_2_naming_the_setting() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cluster.node_timeout"), "{stderr}");
 }
+
+#[test]
+fn a_cluster_ca_that_cannot_be_used_exits_2_naming_the_file() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stompbox"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--cluster", "rediss://127.0.0.1:1"])
+        .args(["--cluster-ca", "/nonexistent/redis-ca.pem"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent/redis-ca.pem"), "{stderr}");
+    assert!(stderr.contains("--cluster-ca"), "{stderr}");
+}

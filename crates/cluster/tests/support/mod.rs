@@ -47,6 +47,19 @@ impl Node {
         node_timeout: Duration,
         edit: impl FnOnce(&mut ServerConfig),
     ) -> Node {
+        let cluster_config = ClusterConfig {
+            name: name.to_string(),
+            node_timeout,
+            ..ClusterConfig::new(redis_url)
+        };
+        Node::start_joined(cluster_config, edit).await
+    }
+
+    /// Joined with this cluster configuration.
+    pub async fn start_joined(
+        cluster_config: ClusterConfig,
+        edit: impl FnOnce(&mut ServerConfig),
+    ) -> Node {
         let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             tcp_listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -57,11 +70,6 @@ impl Node {
         let server = Server::bind_with_broker(config, broker.clone())
             .await
             .unwrap();
-        let cluster_config = ClusterConfig {
-            name: name.to_string(),
-            node_timeout,
-            ..ClusterConfig::new(redis_url)
-        };
         let cluster = Cluster::start(&cluster_config, broker.clone())
             .await
             .expect("joining the cluster");

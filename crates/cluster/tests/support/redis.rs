@@ -13,6 +13,8 @@ const START_WAIT: Duration = Duration::from_secs(5);
 /// A `redis-server` of our own: no persistence, loopback only.
 pub struct Redis {
     pub port: u16,
+    /// With [`Redis::start_tls`]: the port that speaks TLS (`port` stays plain, for checks).
+    pub tls_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -55,13 +57,40 @@ impl Redis {
         Redis::try_start_on(port).unwrap_or_else(|| panic!("redis-server did not listen on {port}"))
     }
 
+    /// Also listening with TLS on a port of its own, with this certificate and key (PEM files).
+    pub fn start_tls(cert: &str, key: &str) -> Redis {
+        let tls_port = free_port();
+        let tls = [
+            "--tls-port",
+            &tls_port.to_string(),
+            "--tls-cert-file",
+            cert,
+            "--tls-key-file",
+            key,
+            "--tls-ca-cert-file",
+            cert,
+            "--tls-auth-clients",
+            "no",
+        ]
+        .map(str::to_string);
+        let mut redis = Redis::try_start(free_port(), &tls)
+            .unwrap_or_else(|| panic!("redis-server with TLS did not start"));
+        redis.tls_port = Some(tls_port);
+        redis
+    }
+
     /// `None` when the redis-server started exited, or another process answers on `port`.
     fn try_start_on(port: u16) -> Option<Redis> {
+        Redis::try_start(port, &[])
+    }
+
+    fn try_start(port: u16, extra: &[String]) -> Option<Redis> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             // DEBUG SLEEP stands in for a Redis that is slow for a while.
             .args(["--enable-debug-command", "local"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -73,6 +102,7 @@ impl Redis {
         let pid = child.id();
         let mut redis = Redis {
             port,
+            tls_port: None,
             child: Some(child),
         };
         let deadline = Instant::now() + START_WAIT;
@@ -93,6 +123,12 @@ impl Redis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://127.0.0.1:<tls port>` (after [`Redis::start_tls`]).
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("started with start_tls");
+        format!("rediss://127.0.0.1:{port}")
     }
 
     /// SIGKILL, and wait for it to be gone.
