@@ -427,16 +427,10 @@ async fn subscribe_loop(
     counters: Arc<Counters>,
 ) {
     loop {
-        {
-            let mut messages = pubsub.on_message();
-            while let Some(msg) = messages.next().await {
-                let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-                deliver(&payload, &broker, &node, &counters);
-            }
-        }
+        let why = receive(&link, pubsub, &broker, &node, &counters).await;
         counters.subscriber_up.store(false, Ordering::Relaxed);
         tracing::warn!(
-            "cluster: Redis at {} lost for subscribing; other nodes' topic messages do not reach this node until it is back, reconnecting",
+            "cluster: Redis at {} lost for subscribing ({why}); other nodes' topic messages do not reach this node until it is back, reconnecting",
             link.url
         );
         let mut backoff = Backoff::new();
@@ -453,6 +447,42 @@ async fn subscribe_loop(
             link.url,
             link.channel
         );
+    }
+}
+
+/// Delivers the channel's messages until the connection is lost — closed, or silent: a PING
+/// every `timeout` must be answered within `timeout` (a half-open connection would otherwise
+/// look like a quiet channel for ever). Returns why it ended.
+async fn receive(
+    link: &Link,
+    pubsub: PubSub,
+    broker: &Broker,
+    node: &NodeId,
+    counters: &Counters,
+) -> String {
+    let (mut sink, mut messages) = pubsub.split();
+    let mut keepalive = tokio::time::interval(link.timeout);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    keepalive.tick().await;
+    loop {
+        tokio::select! {
+            msg = messages.next() => match msg {
+                Some(msg) => {
+                    let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
+                    deliver(&payload, broker, node, counters);
+                }
+                None => return "connection closed".to_string(),
+            },
+            _ = keepalive.tick() => {
+                match tokio::time::timeout(link.timeout, sink.ping::<redis::Value>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return e.to_string(),
+                    Err(_) => {
+                        return format!("no answer to PING within {:?}", link.timeout);
+                    }
+                }
+            }
+        }
     }
 }
 
