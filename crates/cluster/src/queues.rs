@@ -126,7 +126,9 @@ struct Shared {
     backlog: Arc<Gate>,
 }
 
-/// The broker's [`SharedQueues`]: hands work to the tasks, never blocks.
+/// The broker's [`SharedQueues`]: hands work to the tasks, never blocks. Clones share
+/// everything (the reader task gives messages back through its own).
+#[derive(Clone)]
 pub(crate) struct Store {
     link: Arc<QueueLink>,
     tx: mpsc::UnboundedSender<Write>,
@@ -289,8 +291,7 @@ pub(crate) fn start(
         tx,
         shared: shared.clone(),
     };
-    let store = Arc::new(store);
-    if !broker.share_queues(StoreRef(store.clone())) {
+    if !broker.share_queues(store.clone()) {
         return None;
     }
     let stop_first = vec![
@@ -311,30 +312,6 @@ pub(crate) fn start(
         stop_first,
     };
     Some((handle, tasks))
-}
-
-/// The installed store, shared with the reader task (which gives messages back through it).
-struct StoreRef(Arc<Store>);
-
-impl SharedQueues for StoreRef {
-    fn enqueue(
-        &self,
-        queue: &str,
-        headers: &[Header],
-        body: &Bytes,
-        ticket: Option<StoreTicket>,
-    ) -> Result<Option<Arc<dyn Outbox>>, String> {
-        self.0.enqueue(queue, headers, body, ticket)
-    }
-    fn consumers(&self, queue: &str, count: usize) {
-        self.0.consumers(queue, count);
-    }
-    fn settled(&self, queue: &str, entry: &str) {
-        self.0.settled(queue, entry);
-    }
-    fn release(&self, queue: &str, messages: Vec<SharedMessage>) {
-        self.0.release(queue, messages);
-    }
 }
 
 fn retryable(e: &redis::RedisError) -> bool {
@@ -548,7 +525,7 @@ async fn read_loop(
     link: Arc<QueueLink>,
     mut conn: MultiplexedConnection,
     broker: Broker,
-    store: Arc<Store>,
+    store: Store,
 ) {
     let mut groups = HashSet::new();
     let mut last_claim = Instant::now() - CLAIM_EVERY;
