@@ -224,15 +224,9 @@ impl Broker {
         headers: Vec<stompbox_stomp::Header>,
         body: bytes::Bytes,
     ) -> Result<(), BrokerError> {
-        let (keys, delivered_as) = match Destination::parse(destination, Use::Send)? {
-            Destination::Topic(d) => ([Some(d.to_string()), None], d.to_string()),
-            Destination::UserOf { user, rest } => (
-                [
-                    Some(router::user_key(user, rest)),
-                    Some(router::anonymous_key(user, true, rest)),
-                ],
-                format!("/user{rest}"),
-            ),
+        let route = match Destination::parse(destination, Use::Send)? {
+            Destination::Topic(d) => router::FanoutRoute::topic(d),
+            Destination::UserOf { user, rest } => router::FanoutRoute::user(user, rest),
             _ => {
                 return Err(BrokerError::InvalidDestination {
                     destination: error::clip(destination),
@@ -240,8 +234,7 @@ impl Broker {
                 });
             }
         };
-        let keys = [keys[0].as_deref(), keys[1].as_deref()];
-        self.fan_out(&keys, delivered_as, headers, body, None, &mut Vec::new());
+        self.fan_out(route, headers, body, None, &mut Vec::new());
         Ok(())
     }
 
@@ -356,17 +349,9 @@ impl Broker {
         congested: &mut Vec<Arc<dyn Outbox>>,
         ticket: &mut Option<StoreTicket>,
     ) -> Result<(), BrokerError> {
-        let parsed = Destination::parse(destination, Use::Send)?;
-        // Topic and user messages are told to the observer (other nodes deliver them too).
-        let shared = matches!(parsed, Destination::Topic(_) | Destination::UserOf { .. });
-        let (key, anonymous, delivered_as) = match parsed {
-            Destination::Topic(d) => (d.to_string(), None, d.to_string()),
-            // The user's sessions, or the anonymous session with this (broker-chosen) id.
-            Destination::UserOf { user, rest } => (
-                router::user_key(user, rest),
-                Some(router::anonymous_key(user, true, rest)),
-                format!("/user{rest}"),
-            ),
+        let route = match Destination::parse(destination, Use::Send)? {
+            Destination::Topic(d) => router::FanoutRoute::topic(d),
+            Destination::UserOf { user, rest } => router::FanoutRoute::user(user, rest),
             Destination::Queue(d) => {
                 if let Some(store) = self.inner.shared_queues.get() {
                     let behind =
@@ -411,29 +396,29 @@ impl Broker {
                 });
             }
         };
-        if shared && only.is_none() {
+        // Only topic and user messages get here: other nodes deliver them too.
+        if only.is_none() {
             if let Some(observer) = self.inner.message_observer.get() {
                 congested.extend(observer.on_message(destination, &headers, &body));
             }
         }
-        let keys = [Some(key.as_str()), anonymous.as_deref()];
-        self.fan_out(&keys, delivered_as, headers, body, only, congested);
+        self.fan_out(route, headers, body, only, congested);
         Ok(())
     }
 
-    /// Publishes one message, delivered as `delivered_as`, to the subscribers of each key.
+    /// Publishes one message to the subscribers of the route's keys.
     fn fan_out(
         &self,
-        keys: &[Option<&str>],
-        delivered_as: String,
+        route: router::FanoutRoute,
         headers: Vec<stompbox_stomp::Header>,
         body: bytes::Bytes,
         only: Option<&str>,
         congested: &mut Vec<Arc<dyn Outbox>>,
     ) {
+        let keys = [Some(route.key.as_str()), route.anonymous.as_deref()];
         let message = Arc::new(router::StoredMessage {
             id: self.next_message_id(),
-            destination: Arc::from(delivered_as),
+            destination: Arc::from(route.delivered_as),
             headers,
             body,
             redelivered: false,

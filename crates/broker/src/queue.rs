@@ -98,9 +98,7 @@ impl State {
         };
         let ack = match sub.ack {
             AckMode::Auto => {
-                if let (Some(store), Some(entry)) = (&self.shared, &message.shared) {
-                    store.settled(queue, entry);
-                }
+                self.settle(queue, &message);
                 None
             }
             AckMode::Client | AckMode::ClientIndividual => {
@@ -172,26 +170,33 @@ impl State {
         };
         if let Some(store) = &self.shared {
             store.consumers(name, q.consumers.len());
-            if q.consumers.is_empty() && q.pending.iter().any(|m| m.shared.is_some()) {
-                let (shared, local): (Vec<_>, Vec<_>) =
-                    q.pending.drain(..).partition(|m| m.shared.is_some());
-                q.pending.extend(local);
-                let released = shared
-                    .into_iter()
-                    .filter_map(|m| {
-                        Some(crate::SharedMessage {
-                            entry: m.shared.clone()?,
-                            headers: m.headers.clone(),
-                            body: m.body.clone(),
-                            redelivered: m.redelivered,
-                        })
-                    })
-                    .collect();
-                store.release(name, released);
+            if q.consumers.is_empty() {
+                let mut released = Vec::new();
+                q.pending.retain(|m| {
+                    let Some(entry) = &m.shared else { return true };
+                    released.push(crate::SharedMessage {
+                        entry: entry.clone(),
+                        headers: m.headers.clone(),
+                        body: m.body.clone(),
+                        redelivered: m.redelivered,
+                    });
+                    false
+                });
+                if !released.is_empty() {
+                    store.release(name, released);
+                }
             }
         }
         if q.consumers.is_empty() && q.pending.is_empty() {
             self.queues.remove(name);
+        }
+    }
+
+    /// Tells the shared store (if any) that `message` of `queue`, if it came from the store, is
+    /// done: acknowledged, or delivered to an `ack:auto` subscription.
+    pub(crate) fn settle(&self, queue: &str, message: &StoredMessage) {
+        if let (Some(store), Some(entry)) = (&self.shared, &message.shared) {
+            store.settled(queue, entry);
         }
     }
 

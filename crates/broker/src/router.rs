@@ -125,6 +125,53 @@ pub(crate) fn anonymous_key(session_id: &str, addressable: bool, rest: &str) -> 
     format!("\u{1}{space}\u{1}{session_id}\u{1}{rest}")
 }
 
+/// Where a topic or user-destination message fans out on this node: its routing key, the
+/// anonymous session's key a `/user/{id}/…` may also mean, and the destination delivered.
+pub(crate) struct FanoutRoute {
+    pub(crate) key: String,
+    pub(crate) anonymous: Option<String>,
+    pub(crate) delivered_as: String,
+}
+
+impl FanoutRoute {
+    /// A `/topic/…`: delivered as sent.
+    pub(crate) fn topic(destination: &str) -> FanoutRoute {
+        FanoutRoute {
+            key: destination.to_string(),
+            anonymous: None,
+            delivered_as: destination.to_string(),
+        }
+    }
+
+    /// `/user/{user}{rest}`: the user's sessions, or the anonymous session with this
+    /// (broker-chosen) id; delivered as `/user{rest}`.
+    pub(crate) fn user(user: &str, rest: &str) -> FanoutRoute {
+        FanoutRoute {
+            key: user_key(user, rest),
+            anonymous: Some(anonymous_key(user, true, rest)),
+            delivered_as: format!("/user{rest}"),
+        }
+    }
+}
+
+/// A RECEIPT for `receipt_id`.
+pub(crate) fn receipt_frame(receipt_id: &str) -> stompbox_stomp::Frame {
+    stompbox_stomp::Frame::new(Command::Receipt).with_header("receipt-id", receipt_id)
+}
+
+/// An ERROR saying `text` (the `message` header cut to 200 characters, the whole text as the
+/// body), naming the receipt of the frame that caused it, if any.
+pub(crate) fn error_frame(text: &str, receipt_id: Option<&str>) -> stompbox_stomp::Frame {
+    let mut frame = stompbox_stomp::Frame::new(Command::Error)
+        .with_header("message", crate::error::clip(text))
+        .with_header("content-type", "text/plain")
+        .with_body(format!("{text}\n"));
+    if let Some(r) = receipt_id {
+        frame.push_header("receipt-id", r);
+    }
+    frame
+}
+
 pub(crate) struct SubRecord {
     pub(crate) destination: String,
     pub(crate) key: RouteKey,

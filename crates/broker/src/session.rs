@@ -394,12 +394,7 @@ impl Session {
         self.broker.inner.stats.error_sent();
         let text = error.to_string();
         tracing::debug!(target: "stompbox::session", sessionId = %self.id, "ERROR: {text}");
-        let mut frame = Frame::new(Command::Error)
-            .with_header("message", clip(&text))
-            .with_header("content-type", "text/plain");
-        if let Some(r) = receipt {
-            frame.push_header("receipt-id", r);
-        }
+        let mut frame = router::error_frame(&text, receipt);
         if let BrokerError::UnsupportedVersion { .. } = error {
             let versions: Vec<&str> = self
                 .broker
@@ -410,7 +405,6 @@ impl Session {
                 .collect();
             frame.push_header("version", versions.join(","));
         }
-        frame.body = format!("{text}\n").into();
         self.push_frame(&frame);
         self.close_with(error.close_code(), text, ClosedBy::Server);
     }
@@ -435,7 +429,7 @@ impl Session {
             }
             (_, Command::Disconnect) => {
                 if let Some(r) = receipt {
-                    self.push_frame(&Frame::new(Command::Receipt).with_header("receipt-id", r));
+                    self.push_frame(&router::receipt_frame(r));
                 }
                 self.close_with(codes::NORMAL, "DISCONNECT".to_string(), ClosedBy::Client);
                 return Ok(());
@@ -475,7 +469,7 @@ impl Session {
             }
         }
         if let Some(r) = receipt {
-            self.push_frame(&Frame::new(Command::Receipt).with_header("receipt-id", r));
+            self.push_frame(&router::receipt_frame(r));
         }
         Ok(())
     }

@@ -16,10 +16,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use stompbox_stomp::{Command, Frame, Header, Version};
+use stompbox_stomp::{Header, Version};
 
 use crate::outbox::{Outbound, Outbox};
-use crate::router::frame_item;
+use crate::router::{error_frame, frame_item, receipt_frame};
 use crate::{Broker, CloseStatus, ClosedBy};
 
 /// A queue message as the cluster's store holds it.
@@ -87,8 +87,8 @@ impl StoreTicket {
     /// The message is kept: the sender gets its RECEIPT, if it asked for one.
     pub fn stored(self) {
         if let Some(receipt) = &self.receipt {
-            let frame = Frame::new(Command::Receipt).with_header("receipt-id", receipt.as_str());
-            self.outbox.push(frame_item(&frame, self.version));
+            self.outbox
+                .push(frame_item(&receipt_frame(receipt), self.version));
         }
     }
 
@@ -97,13 +97,7 @@ impl StoreTicket {
     /// for any STOMP ERROR.
     pub fn failed(self, why: &str) {
         let text = format!("the queue message was not stored: {why}");
-        let mut frame = Frame::new(Command::Error)
-            .with_header("message", crate::error::clip(&text))
-            .with_header("content-type", "text/plain")
-            .with_body(format!("{text}\n"));
-        if let Some(receipt) = &self.receipt {
-            frame.push_header("receipt-id", receipt.as_str());
-        }
+        let frame = error_frame(&text, self.receipt.as_deref());
         self.broker.inner.stats.error_sent();
         self.outbox.push(frame_item(&frame, self.version));
         self.broker.inner.state.lock().mark_closing(&self.session);

@@ -132,15 +132,13 @@ impl Session {
                             clip(&destination)
                         )));
                     };
-                    let key = self.owner_key(rest);
-                    self.broker.fan_out(
-                        &[Some(&key)],
-                        format!("/user{rest}"),
-                        headers,
-                        body,
-                        Some(&self.id),
-                        &mut self.congested,
-                    );
+                    let route = crate::router::FanoutRoute {
+                        key: self.owner_key(rest),
+                        anonymous: None,
+                        delivered_as: format!("/user{rest}"),
+                    };
+                    self.broker
+                        .fan_out(route, headers, body, Some(&self.id), &mut self.congested);
                 }
             }
         }

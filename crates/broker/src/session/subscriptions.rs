@@ -184,21 +184,15 @@ impl Session {
         } else {
             vec![n]
         };
-        let mut requeue = Vec::new();
-        for k in settled {
-            if let Some(u) = entry.unacked.remove(&k) {
-                match (command, u.requeue) {
-                    (Command::Nack, Some(r)) => requeue.push(r),
-                    (_, Some((queue, message))) => {
-                        if let (Some(store), Some(entry)) = (&state.shared, &message.shared) {
-                            store.settled(&queue, entry);
-                        }
-                    }
-                    (_, None) => {}
-                }
-            }
+        // Queue deliveries: put back on NACK, done on ACK.
+        let (nacked, acked): (Vec<_>, Vec<_>) = settled
+            .into_iter()
+            .filter_map(|k| entry.unacked.remove(&k)?.requeue)
+            .partition(|_| command == Command::Nack);
+        for (queue, message) in &acked {
+            state.settle(queue, message);
         }
-        state.requeue_all(requeue);
+        state.requeue_all(nacked);
         Ok(())
     }
 }
