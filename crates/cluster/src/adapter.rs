@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::gate::Gate;
 use crate::node::{self, Backoff, Inbound, NodeId};
-use crate::queues::{self, QueueCounters, QueueHandle, QueueLink};
+use crate::queues::{self, QueueHandle, QueueLink};
 use crate::{ClusterConfig, ClusterError, envelope};
 
 /// Messages waiting to be published; beyond this they are dropped and counted as unpublished
@@ -82,7 +82,6 @@ pub struct Cluster {
     node: NodeId,
     channel: String,
     counters: Arc<Counters>,
-    queues: Arc<QueueCounters>,
     queue_handle: QueueHandle,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -156,6 +155,23 @@ pub(crate) async fn connect(
         .await
 }
 
+/// Tries `attempt` with backoff (100 ms doubling to 5 s) until it succeeds; failures are
+/// logged at debug level.
+pub(crate) async fn retry<T, E, Fut>(url: &str, mut attempt: impl FnMut() -> Fut) -> T
+where
+    E: std::fmt::Display,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut backoff = Backoff::new();
+    loop {
+        tokio::time::sleep(backoff.next_delay()).await;
+        match attempt().await {
+            Ok(done) => return done,
+            Err(e) => tracing::debug!("cluster: Redis at {url} still unreachable: {e}"),
+        }
+    }
+}
+
 impl Link {
     async fn publisher(&self) -> Result<MultiplexedConnection, String> {
         connect(&self.client, self.timeout, Duration::ZERO)
@@ -206,8 +222,20 @@ impl Cluster {
             .subscriber()
             .await
             .map_err(|r| unreachable("subscribe", r))?;
-
         let node = NodeId::random();
+        let queue_link = Arc::new(QueueLink {
+            client: link.client.clone(),
+            url: url.clone(),
+            cluster: config.name.clone(),
+            node: node.clone(),
+            timeout: config.connect_timeout,
+            node_timeout: config.node_timeout,
+        });
+        let queues_unreachable = |e: redis::RedisError| unreachable("queues", e.to_string());
+        let queue_writer = queue_link.connect().await.map_err(queues_unreachable)?;
+        let queue_reader = queue_link.connect().await.map_err(queues_unreachable)?;
+
+        // Every connection is up: now the broker's hooks.
         let counters = Arc::new(Counters::default());
         counters.publisher_up.store(true, Ordering::Relaxed);
         counters.subscriber_up.store(true, Ordering::Relaxed);
@@ -222,30 +250,9 @@ impl Cluster {
         if !broker.observe_messages(forwarder) {
             return Err(ClusterError::AlreadyJoined);
         }
-        let queue_link = Arc::new(QueueLink {
-            client: link.client.clone(),
-            url: url.clone(),
-            cluster: config.name.clone(),
-            node: node.clone(),
-            timeout: config.connect_timeout,
-            node_timeout: config.node_timeout,
-        });
-        let queue_writer = link
-            .publisher()
-            .await
-            .map_err(|r| unreachable("queues", r))?;
-        let queue_reader = link
-            .publisher()
-            .await
-            .map_err(|r| unreachable("queues", r))?;
-        let queue_counters = Arc::new(QueueCounters::default());
-        let Some((queue_handle, mut tasks)) = queues::start(
-            queue_link,
-            &broker,
-            queue_writer,
-            queue_reader,
-            queue_counters.clone(),
-        ) else {
+        let Some((queue_handle, mut tasks)) =
+            queues::start(queue_link, &broker, queue_writer, queue_reader)
+        else {
             return Err(ClusterError::AlreadyJoined);
         };
         tasks.extend([
@@ -273,7 +280,6 @@ impl Cluster {
             node,
             channel: link.channel.clone(),
             counters,
-            queues: queue_counters,
             queue_handle,
             tasks,
         })
@@ -299,7 +305,7 @@ impl Cluster {
 
     /// The counters so far.
     pub fn stats(&self) -> ClusterStats {
-        let (c, q) = (&self.counters, &self.queues);
+        let (c, q) = (&self.counters, self.queue_handle.counters());
         ClusterStats {
             published: c.published.load(Ordering::Relaxed),
             unpublished: c.unpublished.load(Ordering::Relaxed),
@@ -433,14 +439,7 @@ async fn subscribe_loop(
             "cluster: Redis at {} lost for subscribing ({why}); other nodes' topic messages do not reach this node until it is back, reconnecting",
             link.url
         );
-        let mut backoff = Backoff::new();
-        pubsub = loop {
-            tokio::time::sleep(backoff.next_delay()).await;
-            match link.subscriber().await {
-                Ok(pubsub) => break pubsub,
-                Err(e) => tracing::debug!("cluster: Redis at {} still unreachable: {e}", link.url),
-            }
-        };
+        pubsub = retry(&link.url, || link.subscriber()).await;
         counters.subscriber_up.store(true, Ordering::Relaxed);
         tracing::warn!(
             "cluster: Redis at {} back; resubscribed to {} (messages other nodes published meanwhile are lost)",

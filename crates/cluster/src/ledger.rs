@@ -76,14 +76,14 @@ impl Ledger {
             .map_or(0, |e| (e.consumers * PREFETCH).saturating_sub(e.unsettled))
     }
 
-    /// The queues this node has consumers of, with the demand of each (sorted by name, so a
-    /// read names its streams in a stable order).
+    /// The queues this node may take messages from now, with the demand of each (sorted by
+    /// name, so a read names its streams in a stable order).
     pub fn wanted(&self) -> Vec<(String, usize)> {
         let mut v: Vec<_> = self
             .queues
-            .iter()
-            .filter(|(_, e)| e.consumers > 0)
-            .map(|(q, _)| (q.clone(), self.demand(q)))
+            .keys()
+            .map(|q| (q.clone(), self.demand(q)))
+            .filter(|(_, demand)| *demand > 0)
             .collect();
         v.sort();
         v

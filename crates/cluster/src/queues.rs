@@ -6,9 +6,10 @@
 //! - The writer task owns one connection and writes in batches (one pipeline per batch): XADD
 //!   for a SEND (a script that refuses it when the stream holds `max_queue_depth` unsettled
 //!   messages; then the sender's RECEIPT, or an ERROR), XACK and XDEL when a message is settled,
-//!   a script that re-adds a message and only then settles the original to give it back. Redis unreachable: the batch waits and is retried with
-//!   backoff (receipts wait too); more than [`WRITE_BACKLOG`] messages waiting → new SENDs are
-//!   refused with an ERROR.
+//!   a script that re-adds a message and only then settles the original to give it back. Redis
+//!   unreachable: the batch waits and is retried with backoff (receipts wait too). Over
+//!   [`GATE_HIGH`] messages waiting the senders are paused; only a sender that cannot be paused
+//!   reaches [`WRITE_BACKLOG`], and is refused with an ERROR.
 //! - The reader task owns a second connection (XREADGROUP blocks it): for the queues this node
 //!   has consumers of, it first claims what dead nodes left unsettled, then reads new messages,
 //!   never more than the ledger's demand.
@@ -37,7 +38,7 @@ use tokio::task::JoinHandle;
 use crate::envelope;
 use crate::gate::Gate;
 use crate::ledger::{self, GROUP, Ledger};
-use crate::node::{Backoff, NodeId};
+use crate::node::NodeId;
 
 /// Queue messages waiting to be written to Redis before new SENDs are refused (only senders
 /// that cannot be paused get there: [`Broker::publish`] from Rust code).
@@ -59,7 +60,6 @@ pub(crate) struct QueueCounters {
     pub(crate) settled: AtomicU64,
     pub(crate) released: AtomicU64,
     pub(crate) claimed: AtomicU64,
-    pub(crate) malformed: AtomicU64,
     pub(crate) refused: AtomicU64,
 }
 
@@ -74,23 +74,15 @@ pub(crate) struct QueueLink {
 }
 
 impl QueueLink {
-    async fn connect(&self) -> Result<MultiplexedConnection, redis::RedisError> {
+    pub(crate) async fn connect(&self) -> Result<MultiplexedConnection, redis::RedisError> {
         crate::adapter::connect(&self.client, self.timeout, READ_BLOCK).await
     }
 
     /// Connects, retrying with backoff until it works.
     async fn reconnect(&self, what: &str) -> MultiplexedConnection {
-        let mut backoff = Backoff::new();
-        loop {
-            tokio::time::sleep(backoff.next_delay()).await;
-            match self.connect().await {
-                Ok(conn) => {
-                    tracing::warn!("cluster: Redis at {} back for {what}", self.url);
-                    return conn;
-                }
-                Err(e) => tracing::debug!("cluster: Redis at {} still unreachable: {e}", self.url),
-            }
-        }
+        let conn = crate::adapter::retry(&self.url, || self.connect()).await;
+        tracing::warn!("cluster: Redis at {} back for {what}", self.url);
+        conn
     }
 
     fn key(&self, queue: &str) -> String {
@@ -121,7 +113,7 @@ struct Shared {
     wake: Notify,
     /// Writes (of every kind) sent to the writer and not yet done.
     unwritten: AtomicUsize,
-    counters: Arc<QueueCounters>,
+    counters: QueueCounters,
     /// Queue messages waiting to be written; senders pause above [`GATE_HIGH`].
     backlog: Arc<Gate>,
 }
@@ -238,6 +230,11 @@ impl Drop for QueueHandle {
 }
 
 impl QueueHandle {
+    /// The queue counters so far.
+    pub(crate) fn counters(&self) -> &QueueCounters {
+        &self.shared.counters
+    }
+
     /// Waits (at most `within`) for the queue writes sent so far — messages given back by the
     /// sessions that just closed, settlements — then deletes this node's liveness key, so the
     /// other nodes claim at once whatever it still held. Returns how many writes were left.
@@ -276,14 +273,13 @@ pub(crate) fn start(
     broker: &Broker,
     writer: MultiplexedConnection,
     reader: MultiplexedConnection,
-    counters: Arc<QueueCounters>,
 ) -> Option<(QueueHandle, Vec<JoinHandle<()>>)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         ledger: Mutex::new(Ledger::default()),
         wake: Notify::new(),
         unwritten: AtomicUsize::new(0),
-        counters,
+        counters: QueueCounters::default(),
         backlog: Gate::new(GATE_HIGH, GATE_LOW),
     });
     let store = Store {
@@ -530,14 +526,7 @@ async fn read_loop(
     let mut groups = HashSet::new();
     let mut last_claim = Instant::now() - CLAIM_EVERY;
     loop {
-        let wanted: Vec<(String, usize)> = store
-            .shared
-            .ledger
-            .lock()
-            .wanted()
-            .into_iter()
-            .filter(|(_, demand)| *demand > 0)
-            .collect();
+        let wanted = store.shared.ledger.lock().wanted();
         if wanted.is_empty() {
             let _ = tokio::time::timeout(CLAIM_EVERY, store.shared.wake.notified()).await;
             continue;
@@ -685,7 +674,6 @@ fn hand(broker: &Broker, store: &Store, queue: &str, entry: StreamId, redelivere
         Ok(e) => e,
         Err(e) => {
             tracing::warn!("cluster: {queue}: entry {id} is not a stompbox message ({e}); deleted");
-            c.malformed.fetch_add(1, Ordering::Relaxed);
             store.write(Write::Settle {
                 key: store.link.key(queue),
                 entry: id,
